@@ -1,0 +1,152 @@
+"""Settings: defaults < TOML file < HLSTRIO_* environment < command-line flags.
+
+One frozen value object built once at start-up; everything else takes it as an argument, so
+tests build their own without touching the process environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    """A bad setting: the CLI prints it on one line and exits non-zero."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    media: tuple[Path, ...] = ()
+    host: str = "127.0.0.1"
+    port: int = 8000
+    temp_dir: Path | None = None  # parent of per-session dirs; None = system temp
+    cache_dir: Path | None = None  # probe cache and demo library; None = ~/.cache/hlstrio
+    ffmpeg: str | None = None  # path to ffmpeg; None = system ffmpeg, else the bundled one
+    segment_seconds: float = 6.0
+    idle_timeout: float = 60.0
+    session_ttl: float = 21600.0
+    segment_wait: float = 15.0
+    max_sessions: int = 100
+    max_sessions_per_user: int = 4
+    max_transcodes: int = 4
+    remux_cache_segments: int = 8  # recently cut remux segments kept in memory, per session
+    insecure_no_auth: bool = False
+    users: Mapping[str, str] = field(default_factory=dict)  # user name -> bearer token
+
+    def __post_init__(self) -> None:
+        positive = ("segment_seconds", "idle_timeout", "session_ttl", "segment_wait")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("max_sessions", "max_sessions_per_user", "max_transcodes"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be 0..65535, got {self.port}")
+        tokens = list(self.users.values())
+        if len(set(tokens)) != len(tokens):
+            raise ConfigError("two users share one token")
+        for user, token in self.users.items():
+            if len(token) < 16:
+                raise ConfigError(f"token of user {user!r} is shorter than 16 characters")
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.users)
+
+    def check_bind(self) -> None:
+        """Without users, only loopback may listen unless the operator insists."""
+        if self.auth_enabled or self.insecure_no_auth:
+            return
+        if self.host == "localhost":
+            return
+        try:
+            loopback = ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ConfigError(
+                f"refusing to listen on {self.host} without [users] tokens; "
+                "configure users or pass --insecure-no-auth"
+            )
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+_FLOATS = {"segment_seconds", "idle_timeout", "session_ttl", "segment_wait"}
+_INTS = {"port", "max_sessions", "max_sessions_per_user", "max_transcodes", "remux_cache_segments"}
+_PATHS = {"temp_dir", "cache_dir"}
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    """Turn a TOML/env/flag value into the field's type, with a one-line error."""
+    try:
+        if key == "media":
+            if isinstance(value, str):
+                parts = [p for p in value.split(os.pathsep) if p] if source == "env" else [value]
+            elif isinstance(value, list | tuple) and all(isinstance(v, str | Path) for v in value):
+                parts = [str(v) for v in value]
+            else:
+                raise TypeError("a list of paths")
+            return tuple(Path(p).expanduser() for p in parts)
+        if key in _FLOATS:
+            if isinstance(value, bool):
+                raise TypeError("a number")
+            return float(value)
+        if key in _INTS:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError("an integer")
+            return int(value)
+        if key in _PATHS:
+            return Path(str(value)).expanduser()
+        if key == "insecure_no_auth":
+            if isinstance(value, str):
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if key == "users":
+            if not isinstance(value, Mapping):
+                raise TypeError("a table of [users.NAME] with token = ...")
+            users: dict[str, str] = {}
+            for name, entry in value.items():
+                token = entry.get("token") if isinstance(entry, Mapping) else None
+                if not isinstance(token, str):
+                    raise TypeError(f"[users.{name}] needs token = \"...\"")
+                users[str(name)] = token
+            return users
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: bad value for {key}: {value!r} ({exc})") from None
+
+
+def load_settings(
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge the layers; unknown TOML keys are an error so typos do not pass silently."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            data = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {config_file}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"bad TOML in {config_file}: {exc}") from None
+        for key, value in data.items():
+            if key not in _FIELDS:
+                raise ConfigError(f"{config_file}: unknown setting {key!r}")
+            values[key] = _coerce(key, value, str(config_file))
+    for key, value in (os.environ if env is None else env).items():
+        if key.startswith("HLSTRIO_"):
+            name = key[len("HLSTRIO_") :].lower()
+            if name in _FIELDS and name != "users":
+                values[name] = _coerce(name, value, "env")
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = _coerce(key, value, "flag")
+    return Settings(**values)

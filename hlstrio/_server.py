@@ -1,0 +1,99 @@
+"""trio.run's top: one nursery holding the session manager and hypercorn, plus signals.
+
+Shutdown order matters: sessions end first (encoders killed, temp dirs removed, waiting
+requests answered), then hypercorn drains in-flight responses, then the manager's nursery
+closes. Nothing a session started can outlive this function.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import hypercorn.trio
+import trio
+from hypercorn.config import Config as HypercornConfig
+
+from ._config import Settings
+from ._ffmpeg import ffmpeg_exe
+from .media import Library, default_cache_dir, ensure_demo_library
+from .streaming import SessionManager
+from .web import Authenticator, Services, ShieldFinalSend, create_app
+
+log = logging.getLogger("hlstrio.server")
+
+
+@dataclass(frozen=True, slots=True)
+class RunningServer:
+    url: str  # http://host:port, with the real port when 0 was asked
+    services: Services
+    shutdown: trio.Event  # set it to stop gracefully
+
+
+async def open_library(settings: Settings, ffmpeg: str) -> Library:
+    cache_dir = settings.cache_dir or default_cache_dir()
+    roots: tuple[Path, ...] = settings.media
+    if not roots:
+        log.info("no media configured: serving the demo library (generated once)")
+        demo = await trio.to_thread.run_sync(
+            partial(ensure_demo_library, cache_dir, ffmpeg=ffmpeg)
+        )
+        roots = (demo,)
+    library = Library(roots, cache_file=cache_dir / "probe-cache.json")
+    await trio.to_thread.run_sync(library.scan)
+    log.info("library: %d items from %s", len(library.items()), ", ".join(map(str, roots)))
+    return library
+
+
+async def serve(
+    settings: Settings,
+    *,
+    handle_signals: bool = True,
+    task_status: trio.TaskStatus[RunningServer] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    settings.check_bind()
+    ffmpeg = ffmpeg_exe(settings.ffmpeg)
+    library = await open_library(settings, ffmpeg)
+    manager = SessionManager(settings, ffmpeg)
+    services = Services(settings, library, manager, Authenticator(settings.users))
+    app = ShieldFinalSend(create_app(services))
+
+    config = HypercornConfig()
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    config.bind = [f"{host}:{settings.port}"]
+    config.accesslog = None
+    config.graceful_timeout = 5.0
+    config.keep_alive_timeout = 30.0
+    shutdown = trio.Event()
+
+    async def stop_sessions_then_http() -> None:
+        await shutdown.wait()
+        log.info("shutting down: ending %d session(s)", len(manager.registry))
+        await manager.end_all()
+
+    async with trio.open_nursery() as outer:
+        await outer.start(manager.run)
+        if handle_signals:
+            await outer.start(_watch_signals, shutdown)
+        async with trio.open_nursery() as http:
+            binds: list[str] = await http.start(
+                partial(hypercorn.trio.serve, app, config, shutdown_trigger=stop_sessions_then_http)
+            )
+            url = binds[0]
+            log.info("hlstrio listening on %s", url)
+            task_status.started(RunningServer(url, services, shutdown))
+        outer.cancel_scope.cancel()
+    log.info("stopped")
+
+
+async def _watch_signals(
+    shutdown: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()
+        async for signum in signals:
+            log.info("received %s", signal.Signals(signum).name)
+            shutdown.set()

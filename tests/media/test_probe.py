@@ -1,0 +1,292 @@
+from __future__ import annotations
+
+import itertools
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+
+from hlstrio.media import MediaInfo, ProbeError, probe
+from hlstrio.media._probe import (
+    aac_codec_string,
+    audio_codec_string,
+    h264_codec_string,
+    hevc_codec_string,
+    video_codec_string,
+)
+
+FPS = 24
+GOP = 48  # frames: what generate_clip asks x264/x265 for
+
+
+def run_ffmpeg(ffmpeg: str, *args: str) -> None:
+    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args]
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+def seconds(info: MediaInfo, pts: int) -> float:
+    assert info.video_time_base is not None
+    return float(pts * info.video_time_base)
+
+
+def video_packet_bytes(path: Path) -> int:
+    with av.open(str(path)) as c:
+        return sum(p.size for p in c.demux(c.streams.video[0]) if p.pts is not None)
+
+
+def assert_keyframes_on_gop_grid(info: MediaInfo, clip_seconds: float) -> None:
+    assert info.video_start_pts is not None and info.video_end_pts is not None
+    # Decode order, strictly increasing, the first one where the video starts.
+    assert list(info.keyframe_pts) == sorted(set(info.keyframe_pts))
+    assert info.keyframe_pts[0] == info.video_start_pts
+    times = [seconds(info, p) - seconds(info, info.video_start_pts) for p in info.keyframe_pts]
+    # A keyframe every GOP frames (scene cuts may add some, never remove one).
+    for k in range(int(clip_seconds * FPS) // GOP):
+        assert any(abs(t - k * GOP / FPS) < 0.5 / FPS for t in times), (k, times)
+    assert all(b - a <= GOP / FPS + 1e-6 for a, b in itertools.pairwise(times))
+    assert len(info.gop_bytes) == len(info.keyframe_pts)
+    assert all(b > 0 for b in info.gop_bytes)
+
+
+def test_h264_aac_mp4(media_dir: Path) -> None:
+    path = media_dir / "h264_aac.mp4"
+    info = probe(path)
+    assert info.container == "mov"
+    assert info.duration == pytest.approx(6.0, abs=0.1)
+    assert info.size == path.stat().st_size
+
+    v = info.video
+    assert v is not None
+    assert (v.index, v.codec, v.width, v.height, v.fps) == (0, "h264", 320, 180, 24.0)
+    assert v.hls_codec is not None and v.hls_codec.startswith("avc1.64")  # x264 High profile
+    assert len(v.hls_codec) == len("avc1.64000d")
+    assert v.bit_rate is not None and v.bit_rate > 0
+
+    assert len(info.audio) == 1
+    a = info.audio[0]
+    assert (a.index, a.codec, a.channels, a.sample_rate) == (1, "aac", 2, 48000)
+    assert a.language is None  # ffmpeg writes "und"
+    assert a.hls_codec == "mp4a.40.2"
+    assert a.bit_rate is not None and 100_000 < a.bit_rate < 160_000
+
+    assert info.video_time_base is not None
+    assert info.video_start_pts is not None and info.video_end_pts is not None
+    span = seconds(info, info.video_end_pts) - seconds(info, info.video_start_pts)
+    assert span == pytest.approx(6.0, abs=0.1)
+    assert_keyframes_on_gop_grid(info, 6.0)
+    assert len(info.keyframe_pts) == 3  # 144 frames, GOP 48; testsrc2 has no scene cuts
+    assert sum(info.gop_bytes) == video_packet_bytes(path)
+    assert sum(info.gop_bytes) < info.size
+
+
+def test_hevc_opus_mkv(media_dir: Path) -> None:
+    info = probe(media_dir / "hevc_opus.mkv")
+    assert info.container == "matroska"
+    assert info.duration == pytest.approx(4.0, abs=0.1)
+    v = info.video
+    assert v is not None
+    assert (v.codec, v.width, v.height, v.fps) == ("hevc", 320, 180, 24.0)
+    # Main profile, compatible with Main (flag 1) and Main 10 (flag 2): reversed bits 0x6.
+    assert v.hls_codec is not None and v.hls_codec.startswith("hvc1.1.6.L")
+    assert info.video_time_base == Fraction(1, 1000)  # Matroska's default millisecond clock
+    assert_keyframes_on_gop_grid(info, 4.0)
+    assert sum(info.gop_bytes) == video_packet_bytes(media_dir / "hevc_opus.mkv")
+    [a] = info.audio
+    assert (a.codec, a.channels, a.sample_rate, a.hls_codec) == ("opus", 2, 48000, None)
+
+
+def test_two_audio_tracks(media_dir: Path) -> None:
+    info = probe(media_dir / "two_audio.mp4")
+    assert [(a.index, a.codec, a.language, a.hls_codec) for a in info.audio] == [
+        (1, "aac", "eng", "mp4a.40.2"),
+        (2, "aac", "fra", "mp4a.40.2"),
+    ]
+    assert info.video is not None and info.video.index == 0
+    assert info.duration == pytest.approx(4.0, abs=0.1)
+
+
+@pytest.mark.parametrize(("source", "codec"), [("h264_aac.mp4", "h264"), ("hevc_opus.mkv", "hevc")])
+def test_annexb_codec_string_matches_config_record(
+    media_dir: Path, tmp_path: Path, ffmpeg: str, source: str, codec: str
+) -> None:
+    # MPEG-TS carries parameter sets in-band (Annex B): the string must not depend on that.
+    ts = tmp_path / "remuxed.ts"
+    run_ffmpeg(ffmpeg, "-i", str(media_dir / source), "-c", "copy", str(ts))
+    original, remuxed = probe(media_dir / source), probe(ts)
+    assert remuxed.container == "mpegts"
+    assert remuxed.video is not None and original.video is not None
+    assert remuxed.video.codec == codec
+    assert remuxed.video.hls_codec == original.video.hls_codec
+    assert remuxed.video_time_base == Fraction(1, 90000)
+    assert len(remuxed.keyframe_pts) == len(original.keyframe_pts)
+
+
+def test_cover_art_is_not_the_video(media_dir: Path, tmp_path: Path, ffmpeg: str) -> None:
+    cover = tmp_path / "cover.png"
+    run_ffmpeg(ffmpeg, "-f", "lavfi", "-i", "testsrc2=size=64x64", "-frames:v", "1", str(cover))
+    # mp4 cover art (attached_pic); Matroska with a picture *track* listed before the video.
+    art_mp4, pic_mkv = tmp_path / "art.mp4", tmp_path / "pic_first.mkv"
+    run_ffmpeg(
+        ffmpeg, "-i", str(media_dir / "h264_aac.mp4"), "-i", str(cover),
+        "-map", "0", "-map", "1", "-c", "copy", "-disposition:v:1", "attached_pic", str(art_mp4),
+    )  # fmt: skip
+    run_ffmpeg(
+        ffmpeg, "-i", str(cover), "-i", str(media_dir / "hevc_opus.mkv"),
+        "-map", "0", "-map", "1", "-c", "copy", str(pic_mkv),
+    )  # fmt: skip
+    with av.open(str(art_mp4)) as c:
+        assert [s.codec_context.name for s in c.streams.video] == ["h264", "png"]
+    info = probe(art_mp4)
+    assert info.video is not None
+    assert (info.video.index, info.video.codec) == (0, "h264")
+    assert [a.index for a in info.audio] == [1]
+
+    info = probe(pic_mkv)
+    assert info.video is not None
+    assert (info.video.index, info.video.codec) == (1, "hevc")
+    assert [a.index for a in info.audio] == [2]
+
+
+def test_audio_only(tmp_path: Path, ffmpeg: str) -> None:
+    out = tmp_path / "audio.mp4"
+    run_ffmpeg(
+        ffmpeg, "-f", "lavfi", "-i", "sine=sample_rate=44100", "-t", "2", "-c:a", "aac", str(out)
+    )
+    info = probe(out)
+    assert info.video is None
+    assert info.keyframe_pts == info.gop_bytes == ()
+    assert (info.video_time_base, info.video_start_pts, info.video_end_pts) == (None, None, None)
+    assert [(a.codec, a.sample_rate, a.channels) for a in info.audio] == [("aac", 44100, 1)]
+    assert info.duration == pytest.approx(2.0, abs=0.1)
+
+
+@pytest.mark.parametrize("name", ["corrupt.mp4", "truncated.mp4", "notes.txt"])
+def test_unplayable_files(media_dir: Path, name: str) -> None:
+    with pytest.raises(ProbeError) as exc_info:
+        probe(media_dir / name)
+    message = str(exc_info.value)
+    assert name in message and "\n" not in message
+
+
+def test_truncated_mp4_reports_truncation(media_dir: Path) -> None:
+    with pytest.raises(ProbeError, match="truncated"):
+        probe(media_dir / "truncated.mp4")
+
+
+def test_truncated_mkv(media_dir: Path, tmp_path: Path) -> None:
+    data = (media_dir / "hevc_opus.mkv").read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) * 4 // 10])
+    with pytest.raises(ProbeError, match="truncated"):
+        probe(cut)
+
+
+def test_missing_empty_and_directory(tmp_path: Path) -> None:
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    for path in (tmp_path / "missing.mp4", tmp_path / "empty.mp4", tmp_path):
+        with pytest.raises(ProbeError):
+            probe(path)
+
+
+def test_refuses_playlists_and_concat_scripts(media_dir: Path, tmp_path: Path) -> None:
+    # Text formats that make libavformat open other files must not be demuxed at all.
+    concat = tmp_path / "concat.mp4"
+    concat.write_text(f"ffconcat version 1.0\nfile '{media_dir / 'h264_aac.mp4'}'\n")
+    playlist = tmp_path / "playlist.mp4"
+    playlist.write_text(
+        f"#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6,\n{media_dir / 'h264_aac.mp4'}\n"
+        "#EXT-X-ENDLIST\n"
+    )
+    for path in (concat, playlist):
+        with pytest.raises(ProbeError):
+            probe(path)
+
+
+# --- pure codec-string helpers -----------------------------------------------------------------
+
+
+def escape(rbsp: bytes) -> bytes:
+    """Insert emulation prevention bytes, as an encoder would."""
+    out = bytearray()
+    zeros = 0
+    for b in rbsp:
+        if zeros >= 2 and b <= 3:
+            out.append(3)
+            zeros = 0
+        out.append(b)
+        zeros = zeros + 1 if b == 0 else 0
+    return bytes(out)
+
+
+def test_h264_from_avcc() -> None:
+    avcc = bytes([1, 0x64, 0x00, 0x1F, 0xFF, 0xE1, 0x00, 0x04, 0x67, 0x64, 0x00, 0x1F])
+    assert h264_codec_string(avcc) == "avc1.64001f"
+    assert h264_codec_string(bytes([1, 0x42, 0xE0, 0x1E])) == "avc1.42e01e"
+
+
+def test_h264_from_annexb() -> None:
+    pps = b"\x00\x00\x00\x01\x68\xee\x3c\x80"
+    sps = b"\x00\x00\x01\x67\x4d\x40\x28\xac\xd9\x40"
+    assert h264_codec_string(pps + sps) == "avc1.4d4028"
+    assert h264_codec_string(b"\x00\x00\x00\x01\x27\x42\xc0\x0d\x00") == "avc1.42c00d"  # nal_ref 1
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"\x01\x00", b"\x00\x00\x01\x68\xee", b"\x00\x00\x01\x67\x42", b"garbage"]
+)
+def test_h264_unknown(data: bytes) -> None:
+    assert h264_codec_string(data) is None
+
+
+def hvcc(ptl: bytes) -> bytes:
+    return b"\x01" + ptl + bytes(23 - 1 - len(ptl))
+
+
+def test_hevc_from_hvcc() -> None:
+    main = bytes([0x01, 0x60, 0, 0, 0, 0xB0, 0, 0, 0, 0, 0, 93])
+    assert hevc_codec_string(hvcc(main)) == "hvc1.1.6.L93.B0"
+    main10_high = bytes([0x22, 0x20, 0, 0, 0, 0xB0, 0, 0, 0, 0, 0, 153])
+    assert hevc_codec_string(hvcc(main10_high)) == "hvc1.2.4.H153.B0"
+    spaced = bytes([0x41, 0x60, 0, 0, 0, 0x90, 0x12, 0, 0, 0, 0, 120])
+    assert hevc_codec_string(hvcc(spaced)) == "hvc1.A1.6.L120.90.12"
+    no_constraints = bytes([0x01, 0x60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 63])
+    assert hevc_codec_string(hvcc(no_constraints)) == "hvc1.1.6.L63"
+
+
+def test_hevc_from_annexb_with_emulation_prevention() -> None:
+    ptl = bytes([0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 63])
+    vps = b"\x00\x00\x00\x01\x40\x01" + escape(b"\x0c\x01\xff\xff" + ptl)
+    sps = b"\x00\x00\x00\x01\x42\x01" + escape(b"\x01" + ptl + b"\xa0\x0a\x08")
+    assert b"\x00\x00\x03" in sps
+    assert hevc_codec_string(vps + sps) == "hvc1.1.6.L63.90"
+
+
+@pytest.mark.parametrize("data", [b"", b"\x01\x01", b"\x00\x00\x01\x40\x01\x0c", b"xyz"])
+def test_hevc_unknown(data: bytes) -> None:
+    assert hevc_codec_string(data) is None
+
+
+def test_aac_strings() -> None:
+    assert aac_codec_string("LC") == "mp4a.40.2"
+    assert aac_codec_string("HE-AAC") == "mp4a.40.5"
+    assert aac_codec_string("HE-AACv2") == "mp4a.40.29"
+    assert aac_codec_string("Main") is None
+    assert aac_codec_string("LD") is None
+    # No profile from libavcodec: read the AudioSpecificConfig's object type.
+    assert aac_codec_string(None, bytes([0x11, 0x90])) == "mp4a.40.2"
+    assert aac_codec_string(None, bytes([0x2B, 0x92, 0x08, 0x00])) == "mp4a.40.5"
+    assert aac_codec_string(None, bytes([0xF8, 0xE0, 0x00])) is None  # escape: object type 39
+    assert aac_codec_string(None, None) is None
+
+
+def test_audio_and_video_dispatch() -> None:
+    assert audio_codec_string("mp3", None, None) == "mp4a.40.34"
+    assert audio_codec_string("ac3", None, None) == "ac-3"
+    assert audio_codec_string("eac3", None, None) == "ec-3"
+    assert audio_codec_string("aac", "LC", None) == "mp4a.40.2"
+    for codec in ("opus", "flac", "vorbis", "dts", "truehd"):
+        assert audio_codec_string(codec, None, b"\x01\x02") is None
+    assert video_codec_string("h264", bytes([1, 0x64, 0, 0x28])) == "avc1.640028"
+    assert video_codec_string("vp9", b"\x01\x02\x03\x04") is None
