@@ -22,13 +22,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hlstrio {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve a media library over HLS")
-    serve.add_argument("media", nargs="*", type=Path, metavar="MEDIA_DIR",
-                       help="library roots (default: config, else a generated demo library)")  # fmt: skip
+    serve.add_argument(
+        "media",
+        nargs="*",
+        type=Path,
+        metavar="MEDIA_DIR",
+        help="library roots (default: config, else a generated demo library)",
+    )
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
     serve.add_argument("--config", type=Path, help="TOML config file")
-    serve.add_argument("--insecure-no-auth", action="store_true", default=None,
-                       help="allow a non-loopback host with no [users] configured")  # fmt: skip
+    serve.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        default=None,
+        help="allow a non-loopback host with no [users] configured",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     probe = commands.add_parser("probe", help="print what the server knows about a file")
     probe.add_argument("file", type=Path)
@@ -80,8 +89,11 @@ def _serve(args: argparse.Namespace) -> int:
     except BaseException as exc:
         failure = _leaf(exc, (OSError, ConfigError, FfmpegNotFound))
         if isinstance(failure, OSError):
-            print(f"hlstrio: cannot listen on {settings.host}:{settings.port}: "
-                  f"{failure.strerror or failure}", file=sys.stderr)  # fmt: skip
+            print(
+                f"hlstrio: cannot listen on {settings.host}:{settings.port}: "
+                f"{failure.strerror or failure}",
+                file=sys.stderr,
+            )
             return 1
         if failure is not None:
             raise failure from None
@@ -125,8 +137,13 @@ def _probe(args: argparse.Namespace) -> int:
             "keyframes": len(info.keyframe_pts),
         },
         "audio": [
-            {"index": a.index, "codec": a.codec, "channels": a.channels,
-             "language": a.language, "hls_codec": a.hls_codec}  # fmt: skip
+            {
+                "index": a.index,
+                "codec": a.codec,
+                "channels": a.channels,
+                "language": a.language,
+                "hls_codec": a.hls_codec,
+            }
             for a in info.audio
         ],
     }
@@ -136,8 +153,10 @@ def _probe(args: argparse.Namespace) -> int:
         video = summary["video"]
         print(f"{args.file}: {info.container}, {info.duration:.2f} s, {info.size} bytes")
         if isinstance(video, dict):
-            print(f"  video: {video['codec']} {video['width']}x{video['height']} "
-                  f"{video['fps']} fps, {video['keyframes']} keyframes")  # fmt: skip
+            print(
+                f"  video: {video['codec']} {video['width']}x{video['height']} "
+                f"{video['fps']} fps, {video['keyframes']} keyframes"
+            )
         for a in info.audio:
             print(f"  audio #{a.index}: {a.codec} {a.channels} ch {a.language or ''}".rstrip())
     return 0

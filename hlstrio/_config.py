@@ -115,7 +115,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             for name, entry in value.items():
                 token = entry.get("token") if isinstance(entry, Mapping) else None
                 if not isinstance(token, str):
-                    raise TypeError(f"[users.{name}] needs token = \"...\"")
+                    raise TypeError(f'[users.{name}] needs token = "..."')
                 users[str(name)] = token
             return users
         return str(value)

@@ -38,9 +38,7 @@ async def open_library(settings: Settings, ffmpeg: str) -> Library:
     roots: tuple[Path, ...] = settings.media
     if not roots:
         log.info("no media configured: serving the demo library (generated once)")
-        demo = await trio.to_thread.run_sync(
-            partial(ensure_demo_library, cache_dir, ffmpeg=ffmpeg)
-        )
+        demo = await trio.to_thread.run_sync(partial(ensure_demo_library, cache_dir, ffmpeg=ffmpeg))
         roots = (demo,)
     library = Library(roots, cache_file=cache_dir / "probe-cache.json")
     await trio.to_thread.run_sync(library.scan)
@@ -65,6 +63,7 @@ async def serve(
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     config.bind = [f"{host}:{settings.port}"]
     config.accesslog = None
+    config.errorlog = logging.getLogger("hlstrio.http")
     config.graceful_timeout = 5.0
     config.keep_alive_timeout = 30.0
     shutdown = trio.Event()

@@ -66,11 +66,24 @@ async def wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Non
 async def play_with_ffmpeg(ffmpeg: str, url: str, out: Path) -> Path:
     """ffmpeg as the HLS client: read the master playlist and copy every segment to one file."""
     result = await trio.run_process(
-        [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", url,
-         "-map", "0", "-c", "copy", str(out)],
+        [
+            ffmpeg,
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            url,
+            "-map",
+            "0",
+            "-c",
+            "copy",
+            str(out),
+        ],
         capture_stderr=True,
         check=False,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
     return out
 

@@ -141,9 +141,11 @@ async def test_port_in_use_is_a_clear_error(media_dir: Path, tmp_path: Path) -> 
         port = url.rsplit(":", 1)[1]
         result = await trio.run_process(
             [*HLSTRIO, "serve", str(media_dir), "--port", port],
-            capture_stderr=True, capture_stdout=True, check=False,
+            capture_stderr=True,
+            capture_stdout=True,
+            check=False,
             env={**os.environ, "HLSTRIO_CACHE_DIR": str(tmp_path / "cache")},
-        )  # fmt: skip
+        )
         assert result.returncode == 1
         assert b"cannot listen" in result.stderr
     finally:

@@ -25,12 +25,10 @@ from ._probe import AudioInfo, MediaInfo, ProbeError, VideoInfo, probe
 
 logger = logging.getLogger("hlstrio.media")
 
-VIDEO_EXTENSIONS = frozenset(
-    {
-        ".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".ts", ".m2ts", ".mts",
-        ".mpg", ".mpeg", ".flv", ".wmv", ".ogv",
-    }
-)  # fmt: skip
+_MP4_LIKE = {".mp4", ".m4v", ".mov"}
+_OTHER_CONTAINERS = {".mkv", ".webm", ".avi", ".ogv", ".flv", ".wmv"}
+_MPEG_STREAMS = {".ts", ".m2ts", ".mts", ".mpg", ".mpeg"}
+VIDEO_EXTENSIONS = frozenset(_MP4_LIKE | _OTHER_CONTAINERS | _MPEG_STREAMS)
 
 # Bump when MediaInfo or probe() changes meaning: old cache entries are then ignored.
 _CACHE_VERSION = 1

@@ -20,16 +20,38 @@ TS_AUDIO = frozenset({"aac", "mp3", "ac3", "eac3"})
 
 # Names clients send -> ffmpeg codec names.
 _ALIASES = {
-    "avc": "h264", "avc1": "h264", "avc3": "h264", "h.264": "h264", "x264": "h264",
-    "h265": "hevc", "h.265": "hevc", "hvc1": "hevc", "hev1": "hevc", "x265": "hevc",
-    "mp4a": "aac", "aac-lc": "aac", "mpeg4-aac": "aac",
-    "ac-3": "ac3", "e-ac-3": "eac3", "ec-3": "eac3",
-    "vp09": "vp9", "av01": "av1", "mp4a.40.34": "mp3", "mpeg": "mp3",
-}  # fmt: skip
+    "avc": "h264",
+    "avc1": "h264",
+    "avc3": "h264",
+    "h.264": "h264",
+    "x264": "h264",
+    "h265": "hevc",
+    "h.265": "hevc",
+    "hvc1": "hevc",
+    "hev1": "hevc",
+    "x265": "hevc",
+    "mp4a": "aac",
+    "aac-lc": "aac",
+    "mpeg4-aac": "aac",
+    "ac-3": "ac3",
+    "e-ac-3": "eac3",
+    "ec-3": "eac3",
+    "vp09": "vp9",
+    "av01": "av1",
+    "mp4a.40.34": "mp3",
+    "mpeg": "mp3",
+}
 
 # libx264 output of a transcode: ladder of peak bitrates by output height.
-ENCODE_LADDER = ((2160, 16_000_000), (1440, 10_000_000), (1080, 6_000_000), (720, 3_500_000),
-                 (480, 1_800_000), (360, 1_000_000), (0, 700_000))  # fmt: skip
+ENCODE_LADDER = (
+    (2160, 16_000_000),
+    (1440, 10_000_000),
+    (1080, 6_000_000),
+    (720, 3_500_000),
+    (480, 1_800_000),
+    (360, 1_000_000),
+    (0, 700_000),
+)
 ENCODED_AUDIO_BITRATE = 128_000
 ENCODED_VIDEO_CODEC = "avc1.640029"  # High profile, level 4.1 (forced on the encoder)
 ENCODED_AUDIO_CODEC = "mp4a.40.2"  # AAC-LC
@@ -166,15 +188,22 @@ def decide(
     if not fits_bitrate:
         reasons.append("source bitrate above max_bitrate")
 
-    if requested == "remux":
-        if reasons or video is None:
-            raise Unplayable(
-                "cannot_remux", "; ".join(reasons) or "remux needs a video stream to cut at"
-            )
+    if requested == "remux" and (reasons or video is None):
+        raise Unplayable(
+            "cannot_remux", "; ".join(reasons) or "remux needs a video stream to cut at"
+        )
     must_encode_video = requested == "transcode" or not video_ok or not fits_bitrate
     if video is not None and video_ok and audio_ok and fits_bitrate and requested != "transcode":
-        return Plan("remux", "copy", "copy" if audio else None, audio.index if audio else None,
-                    video.width, video.height, None, "client plays the source codecs")  # fmt: skip
+        return Plan(
+            "remux",
+            "copy",
+            "copy" if audio else None,
+            audio.index if audio else None,
+            video.width,
+            video.height,
+            None,
+            "client plays the source codecs",
+        )
 
     width = height = bitrate = None
     video_action: Action | None = None
@@ -193,5 +222,13 @@ def decide(
     reason = "; ".join(reasons) if reasons else "transcode requested"
     if video is None:
         reason = "audio-only source"
-    return Plan("transcode", video_action, audio_action, audio.index if audio else None,
-                width, height, bitrate, reason)  # fmt: skip
+    return Plan(
+        "transcode",
+        video_action,
+        audio_action,
+        audio.index if audio else None,
+        width,
+        height,
+        bitrate,
+        reason,
+    )

@@ -55,12 +55,28 @@ def encoder_argv(
     if plan.video == "encode":
         rate = plan.video_bitrate or 3_000_000
         argv += [
-            "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-level:v", "4.1",
-            "-pix_fmt", "yuv420p", "-crf", "23", "-maxrate", str(rate), "-bufsize", str(rate * 2),
-            "-sc_threshold", "0",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-profile:v",
+            "high",
+            "-level:v",
+            "4.1",
+            "-pix_fmt",
+            "yuv420p",
+            "-crf",
+            "23",
+            "-maxrate",
+            str(rate),
+            "-bufsize",
+            str(rate * 2),
+            "-sc_threshold",
+            "0",
             # Keyframes exactly on the segment grid, so each cut lands where the playlist says.
-            "-force_key_frames", f"expr:gte(t,n_forced*{segment_seconds})",
-        ]  # fmt: skip
+            "-force_key_frames",
+            f"expr:gte(t,n_forced*{segment_seconds})",
+        ]
         if plan.height is not None and plan.width is not None:
             argv += ["-vf", f"scale={plan.width}:{plan.height}"]
     elif plan.video == "copy":
@@ -80,10 +96,14 @@ def encoder_argv(
     if start_index:
         argv += ["-output_ts_offset", f"{start:.6f}"]
     argv += [
-        "-segment_start_number", str(start_index),
-        "-segment_list", "pipe:1", "-segment_list_type", "csv",
+        "-segment_start_number",
+        str(start_index),
+        "-segment_list",
+        "pipe:1",
+        "-segment_list_type",
+        "csv",
         str(out_dir / SEGMENT_PATTERN),
-    ]  # fmt: skip
+    ]
     return argv
 
 

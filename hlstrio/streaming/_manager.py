@@ -49,7 +49,9 @@ class SessionManager:
     def lookup(self, session_id: str) -> Session | None:
         return self.registry.lookup(session_id)
 
-    async def create(self, user: str, item: MediaItem, params: SessionParams) -> tuple[Session, bool]:
+    async def create(
+        self, user: str, item: MediaItem, params: SessionParams
+    ) -> tuple[Session, bool]:
         """Return (session, created). Same params reuse; other params replace the old session.
 
         Caps are checked and the registry updated with no await in between, so two concurrent

@@ -109,7 +109,7 @@ class SessionRegistry(Generic[S]):
         self._transcodes += 1 if session.transcodes else 0
 
     def remove(self, session_id: str) -> S | None:
-        """Forget a session; idempotent, so both DELETE and the session's own cleanup may call it."""
+        """Forget a session; idempotent: DELETE and the session's own cleanup both call it."""
         session = self._by_id.pop(session_id, None)
         if session is None:
             return None

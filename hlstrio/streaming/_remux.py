@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 
@@ -30,9 +31,7 @@ class CutError(Exception):
     """The segment could not be cut (file changed or unreadable); one line for the client."""
 
 
-def cut_segment(
-    path: Path, segment: Segment, video_index: int, audio_index: int | None
-) -> bytes:
+def cut_segment(path: Path, segment: Segment, video_index: int, audio_index: int | None) -> bytes:
     """Mux the GOPs [segment.start_pts, segment.end_pts) and the audio in that time span."""
     if segment.start_pts is None or segment.end_pts is None:
         raise ValueError("remux needs a keyframe-cut segment")
@@ -46,11 +45,13 @@ def cut_segment(
                 audio_in = source.streams[audio_index]
                 streams.append(audio_in)
             vtb = video_in.time_base
+            if vtb is None:
+                raise CutError("video stream has no time base")
             start_t = segment.start_pts * vtb
             end_t = segment.end_pts * vtb
             with av.open(out_buf, "w", format="mpegts", options=_MUX_OPTIONS) as out:
                 video_out = out.add_stream_from_template(video_in)
-                audio_out = out.add_stream_from_template(audio_in) if audio_in else None
+                audio_out = out.add_stream_from_template(audio_in) if audio_in else video_out
                 seek_to = max(segment.start_pts - int(_SEEK_BACK / vtb), 0)
                 source.seek(seek_to, stream=video_in, backward=True, any_frame=False)
                 video_started = video_done = False
@@ -73,7 +74,7 @@ def cut_segment(
                         _shift(packet, vtb)
                         packet.stream = video_out
                         out.mux(packet)
-                    else:
+                    elif packet.time_base is not None:
                         t = packet.pts * packet.time_base
                         if t >= end_t:
                             audio_done = True
@@ -92,8 +93,8 @@ def cut_segment(
     return out_buf.getvalue()
 
 
-def _shift(packet: av.Packet, time_base: Fraction) -> None:
+def _shift(packet: av.Packet[Any], time_base: Fraction) -> None:
     offset = int(TS_OFFSET / time_base)
-    packet.pts += offset
+    packet.pts = (packet.pts or 0) + offset
     if packet.dts is not None:
         packet.dts += offset

@@ -22,8 +22,14 @@ import trio
 
 from .._config import Settings
 from ..media import MediaItem
-from ._decision import ENCODED_AUDIO_BITRATE, ENCODED_AUDIO_CODEC, ENCODED_VIDEO_CODEC
-from ._decision import Capabilities, Plan, choose_audio
+from ._decision import (
+    ENCODED_AUDIO_BITRATE,
+    ENCODED_AUDIO_CODEC,
+    ENCODED_VIDEO_CODEC,
+    Capabilities,
+    Plan,
+    choose_audio,
+)
 from ._encoder import EncoderFailed, encoder_argv, run_encoder, segment_filename
 from ._playlist import Variant, master_playlist, media_playlist
 from ._remux import CutError, cut_segment
@@ -207,15 +213,19 @@ class Session:
         label = f"session {self.id[:8]}"
         try:
             with self.scope:
-                async with trio.open_nursery() as nursery:
-                    self._nursery = nursery
-                    if self.plan.transcodes:
-                        self.temp_dir = await trio.to_thread.run_sync(self._make_temp_dir)
-                        nursery.start_soon(self._encode, label)
-                    nursery.start_soon(self._idle_watchdog)
-                    task_status.started()
-                    log.info("%s: %s of %s", label, self.plan.mode, self.item.path)
-                    await trio.sleep_forever()
+                try:
+                    async with trio.open_nursery() as nursery:
+                        self._nursery = nursery
+                        if self.plan.transcodes:
+                            self.temp_dir = await trio.to_thread.run_sync(self._make_temp_dir)
+                            nursery.start_soon(self._encode, label)
+                        nursery.start_soon(self._idle_watchdog)
+                        task_status.started()
+                        log.info("%s: %s of %s", label, self.plan.mode, self.item.path)
+                        await trio.sleep_forever()
+                except Exception:
+                    # A bug in one session must not take the manager (and every session) down.
+                    log.exception("%s: crashed", label)
         finally:
             self._closed = True
             self._wake_all()
@@ -345,9 +355,13 @@ class Session:
         segment = self.timeline[index]
         try:
             data = await trio.to_thread.run_sync(
-                cut_segment, self.item.file, segment, info.video.index, self.plan.audio_index,
+                cut_segment,
+                self.item.file,
+                segment,
+                info.video.index,
+                self.plan.audio_index,
                 abandon_on_cancel=True,
-            )  # fmt: skip
+            )
         except CutError as exc:
             log.error("session %s: segment %d: %s", self.id[:8], index, exc)
             self._cut_errors[index] = str(exc)

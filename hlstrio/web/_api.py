@@ -9,8 +9,7 @@ from typing import Any
 from quart import Blueprint, Response, jsonify, request
 
 from ..media import MediaGone
-from ..streaming import Capabilities, SessionParams, Unplayable
-from ..streaming import CapExceeded
+from ..streaming import Capabilities, CapExceeded, SessionParams, Unplayable
 from ._errors import ApiError
 from ._services import Services
 
@@ -45,7 +44,9 @@ def api_blueprint(services: Services) -> Blueprint:
         if item is None:
             raise ApiError(404, "media_not_found", "no media with that id")
         if params.start >= item.info.duration:
-            raise ApiError(400, "bad_request", f"start must be below the duration ({item.info.duration:.3f} s)")
+            raise ApiError(
+                400, "bad_request", f"start must be below the duration ({item.info.duration:.3f} s)"
+            )
         try:
             services.library.verify(item)
             session, created = await services.manager.create(user, item, params)
@@ -55,7 +56,11 @@ def api_blueprint(services: Services) -> Blueprint:
             raise ApiError(415, exc.code, str(exc)) from None
         except CapExceeded as exc:
             raise ApiError(429, "too_many_sessions", str(exc), {"Retry-After": "30"}) from None
-        return jsonify(session.to_json()), 201 if created else 200, {"Location": f"/api/v1/sessions/{session.id}"}
+        return (
+            jsonify(session.to_json()),
+            201 if created else 200,
+            {"Location": f"/api/v1/sessions/{session.id}"},
+        )
 
     @api.get("/sessions")
     async def list_sessions() -> Response:
@@ -115,7 +120,9 @@ def _optional_positive_int(value: Any, name: str) -> int | None:
 def _codec_list(value: Any, name: str) -> list[str] | None:
     if value is None:
         return None
-    if not isinstance(value, list) or not all(isinstance(v, str) and 0 < len(v) <= 64 for v in value):
+    if not isinstance(value, list) or not all(
+        isinstance(v, str) and 0 < len(v) <= 64 for v in value
+    ):
         raise _bad(f"{name} must be a list of codec names")
     if len(value) > 64:
         raise _bad(f"{name} has too many entries")
@@ -137,7 +144,9 @@ def parse_session_params(body: dict[str, Any]) -> SessionParams:
     if mode not in ("auto", "remux", "transcode"):
         raise _bad("mode must be one of auto, remux, transcode")
     audio = body.get("audio")
-    if audio is not None and (isinstance(audio, bool) or not isinstance(audio, int) or not 0 <= audio < 2**16):
+    if audio is not None and (
+        isinstance(audio, bool) or not isinstance(audio, int) or not 0 <= audio < 2**16
+    ):
         raise _bad("audio must be a stream index (integer) or null")
     caps_body = body.get("capabilities")
     if caps_body is None:

@@ -20,13 +20,21 @@ class Authenticator:
         if not self.enabled:
             return LOCAL_USER
         if not authorization:
-            raise ApiError(401, "unauthorized", "missing Authorization: Bearer <token>",
-                           {"WWW-Authenticate": 'Bearer realm="hlstrio"'})  # fmt: skip
+            raise ApiError(
+                401,
+                "unauthorized",
+                "missing Authorization: Bearer <token>",
+                {"WWW-Authenticate": 'Bearer realm="hlstrio"'},
+            )
         scheme, _, token = authorization.partition(" ")
         user = self._by_digest.get(_digest(token.strip())) if scheme.lower() == "bearer" else None
         if user is None:
-            raise ApiError(401, "unauthorized", "invalid token",
-                           {"WWW-Authenticate": 'Bearer realm="hlstrio", error="invalid_token"'})  # fmt: skip
+            raise ApiError(
+                401,
+                "unauthorized",
+                "invalid token",
+                {"WWW-Authenticate": 'Bearer realm="hlstrio", error="invalid_token"'},
+            )
         return user
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from quart import Blueprint, Response
 
-from ..streaming import Session, SegmentError
+from ..streaming import SegmentError, Session
 from ._errors import ApiError
 from ._services import Services
 

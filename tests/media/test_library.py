@@ -126,16 +126,27 @@ def test_to_json_shape(root: Path) -> None:
 
 def test_to_json_without_video() -> None:
     info = MediaInfo(
-        container="mov", duration=2.0, size=10, video=None,
+        container="mov",
+        duration=2.0,
+        size=10,
+        video=None,
         audio=(AudioInfo(0, "aac", 1, 44100, None, "mp4a.40.2", None),),
-        keyframe_pts=(), gop_bytes=(), video_time_base=None,
-        video_start_pts=None, video_end_pts=None,
-    )  # fmt: skip
+        keyframe_pts=(),
+        gop_bytes=(),
+        video_time_base=None,
+        video_start_pts=None,
+        video_end_pts=None,
+    )
     item = MediaItem("x" * 24, "t", "t.mp4", Path("/r"), Path("/r/t.mp4"), info)
     assert item.to_json() == {
-        "id": "x" * 24, "title": "t", "path": "t.mp4", "duration": 2.0, "container": "mov",
-        "video": None, "audio": [{"index": 0, "codec": "aac", "channels": 1, "language": None}],
-    }  # fmt: skip
+        "id": "x" * 24,
+        "title": "t",
+        "path": "t.mp4",
+        "duration": 2.0,
+        "container": "mov",
+        "video": None,
+        "audio": [{"index": 0, "codec": "aac", "channels": 1, "language": None}],
+    }
 
 
 def test_cache_hit_skips_probe(
@@ -365,10 +376,16 @@ def test_title_for(relpath: str, title: str) -> None:
 
 def test_video_info_roundtrip_types() -> None:
     info = MediaInfo(
-        container="matroska", duration=1.5, size=3,
-        video=VideoInfo(0, "hevc", 2, 2, 25.0, None, None), audio=(),
-        keyframe_pts=(0, 40), gop_bytes=(1, 2), video_time_base=Fraction(1, 1000),
-        video_start_pts=0, video_end_pts=80,
-    )  # fmt: skip
+        container="matroska",
+        duration=1.5,
+        size=3,
+        video=VideoInfo(0, "hevc", 2, 2, 25.0, None, None),
+        audio=(),
+        keyframe_pts=(0, 40),
+        gop_bytes=(1, 2),
+        video_time_base=Fraction(1, 1000),
+        video_start_pts=0,
+        video_end_pts=80,
+    )
     data = json.loads(json.dumps(library_module._info_to_json(info)))
     assert library_module._info_from_json(data) == info

@@ -29,7 +29,9 @@ async def test_healthz(start_server: StartServer) -> None:
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
-async def test_library_lists_playable_files_and_skips_broken_ones(start_server: StartServer) -> None:
+async def test_library_lists_playable_files_and_skips_broken_ones(
+    start_server: StartServer,
+) -> None:
     server = await start_server()
     items = (await server.client.get("/api/v1/media")).json()["items"]
     paths = sorted(item["path"] for item in items)
@@ -90,7 +92,9 @@ async def test_bad_bodies_are_400(start_server: StartServer) -> None:
     media_id = server.media_id("h264_aac.mp4")
     post = server.client.post
     headers = {"content-type": "application/json"}
-    assert_error(await post("/api/v1/sessions", content=b"{not json", headers=headers), 400, "bad_json")
+    assert_error(
+        await post("/api/v1/sessions", content=b"{not json", headers=headers), 400, "bad_json"
+    )
     assert_error(await post("/api/v1/sessions", content=b"\xff\xfe", headers=headers), 400)
     assert_error(await post("/api/v1/sessions", json=[1, 2]), 400)
     assert_error(await post("/api/v1/sessions", json={}), 400)
@@ -124,8 +128,10 @@ async def test_hevc_capable_client_gets_a_remux_only_if_it_also_takes_the_audio(
     session = await server.create("hevc_opus.mkv", capabilities=caps)
     # Opus is not carried in HLS MPEG-TS, so audio is encoded; the HEVC video is copied.
     assert (session["mode"], session["video_action"], session["audio_action"]) == (
-        "transcode", "copy", "encode",
-    )  # fmt: skip
+        "transcode",
+        "copy",
+        "encode",
+    )
 
 
 async def test_unknown_routes_and_methods_are_json(start_server: StartServer) -> None:
@@ -162,8 +168,14 @@ async def test_traversal_in_segment_names_of_a_live_session(start_server: StartS
     server = await start_server()
     session = await server.create("hevc_opus.mkv")
     base = session["master_url"].replace("master.m3u8", "")
-    for name in ["seg-../../../etc/passwd", "seg-0.ts/../../x", "..%2Fseg-0.ts", "seg-99.ts",
-                 "seg-99999999999999999999999.ts", "seg-%30.ts%00"]:  # fmt: skip
+    for name in [
+        "seg-../../../etc/passwd",
+        "seg-0.ts/../../x",
+        "..%2Fseg-0.ts",
+        "seg-99.ts",
+        "seg-99999999999999999999999.ts",
+        "seg-%30.ts%00",
+    ]:
         response = await server.client.get(base + name)
         assert response.status_code == 404, name
         assert b"root:" not in response.content

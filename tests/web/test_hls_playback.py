@@ -114,7 +114,9 @@ async def test_audio_only_needs_encoding_so_video_is_copied(
         decoded = decode(response.content)
         assert decoded.video_seconds == pytest.approx(segment.duration, abs=1 / 24 + 0.01)
     out = await play_with_ffmpeg(ffmpeg, server.url + session["master_url"], tmp_path / "o.ts")
-    assert decode(out).video_seconds == pytest.approx(probe(media_dir / "h264_aac.mp4").duration, abs=0.5)
+    assert decode(out).video_seconds == pytest.approx(
+        probe(media_dir / "h264_aac.mp4").duration, abs=0.5
+    )
 
 
 async def test_second_audio_track_is_selectable(start_server: StartServer) -> None:
@@ -245,5 +247,7 @@ async def test_waiting_request_is_answered_when_session_is_deleted(
             live = server.running.services.manager.lookup(session["id"])
             assert live is not None
             await wait_until(lambda: live._waiters != {})
-            assert (await server.client.delete(f"/api/v1/sessions/{session['id']}")).status_code == 204
+            assert (
+                await server.client.delete(f"/api/v1/sessions/{session['id']}")
+            ).status_code == 204
     assert results == [404]
