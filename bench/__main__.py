@@ -20,8 +20,11 @@ def main(names: list[str]) -> int:
         print(f"bench: {name} ...", flush=True)
         start = time.perf_counter()
         result = BENCHES[name]()
-        print(f"  {result.figure}: {result.value:.3f} vs {result.baseline:.3f} {result.unit} "
-              f"(ratio {result.ratio:.3f}) in {time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
+        print(
+            f"  {result.figure}: {result.value:.3f} vs {result.baseline:.3f} {result.unit} "
+            f"(ratio {result.ratio:.3f}) in {time.perf_counter() - start:.0f} s",
+            flush=True,
+        )
         results.append(result)
     write(results)
     return 0

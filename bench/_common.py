@@ -49,10 +49,24 @@ def server(media_dir: Path, config: str = "") -> Iterator[str]:
     cfg = WORK / "bench.toml"
     cfg.write_text(f'temp_dir = "{WORK / "sessions"}"\ncache_dir = "{WORK / "cache"}"\n' + config)
     process = subprocess.Popen(
-        [sys.executable, "-m", "hlstrio", "serve", str(media_dir), "--port", "0",
-         "--config", str(cfg), "--log-level", "warning"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "hlstrio",
+            "serve",
+            str(media_dir),
+            "--port",
+            "0",
+            "--config",
+            str(cfg),
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()

@@ -10,7 +10,7 @@ import secrets
 
 import httpx
 
-from ._common import WORK, Result, median_ms, media, server, timed
+from ._common import WORK, Result, media, median_ms, server, timed
 
 ROUNDS = 3
 REQUESTS = 400

@@ -103,7 +103,9 @@ def _coerce(key: str, value: Any, source: str) -> Any:
                 raise TypeError("an integer")
             return int(value)
         if key in _PATHS:
-            return Path(str(value)).expanduser()
+            if not isinstance(value, str | Path):
+                raise TypeError("a path string")
+            return Path(value).expanduser()
         if key == "insecure_no_auth":
             if isinstance(value, str):
                 return value.strip().lower() in ("1", "true", "yes", "on")
@@ -118,7 +120,9 @@ def _coerce(key: str, value: Any, source: str) -> Any:
                     raise TypeError(f'[users.{name}] needs token = "..."')
                 users[str(name)] = token
             return users
-        return str(value)
+        if not isinstance(value, str):
+            raise TypeError("a string")
+        return value
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{source}: bad value for {key}: {value!r} ({exc})") from None
 

@@ -71,8 +71,12 @@ def normalize_codec(name: str) -> str:
         return "h264"
     if name.startswith(("hvc1.", "hev1.")):
         return "hevc"
-    if name.startswith("mp4a.40.34"):
+    if name.startswith("mp4a.40.34") or name in ("mp4a.69", "mp4a.6b"):
         return "mp3"
+    if name == "mp4a.a5":
+        return "ac3"
+    if name == "mp4a.a6":
+        return "eac3"
     if name.startswith("mp4a."):
         return "aac"
     return _ALIASES.get(name, name)
@@ -209,12 +213,14 @@ def decide(
     video_action: Action | None = None
     if video is not None:
         video_action = "encode" if must_encode_video else "copy"
-        height = video.height
-        if video_action == "encode" and caps.max_height is not None:
-            height = min(height, caps.max_height)
-        height -= height % 2
-        width = round(video.width * height / video.height / 2) * 2 if video.height else video.width
+        width, height = video.width, video.height
         if video_action == "encode":
+            # x264 with yuv420p needs even dimensions; never smaller than 2x2.
+            if caps.max_height is not None:
+                height = min(height, caps.max_height)
+            height = max(2, height - height % 2)
+            if video.height:
+                width = max(2, round(video.width * height / video.height / 2) * 2)
             bitrate = _encoded_bitrate(height, caps.max_bitrate)
     audio_action: Action | None = None
     if audio is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 
@@ -28,12 +27,13 @@ class Registrable(Protocol):
 S = TypeVar("S", bound=Registrable)
 
 
-@dataclass(frozen=True, slots=True)
 class CapExceeded(Exception):
     """A cap is full; `cap` names it (max_sessions, max_sessions_per_user, max_transcodes)."""
 
-    cap: str
-    limit: int
+    def __init__(self, cap: str, limit: int) -> None:
+        super().__init__(cap, limit)
+        self.cap = cap
+        self.limit = limit
 
     def __str__(self) -> str:
         return f"{self.cap} reached ({self.limit})"

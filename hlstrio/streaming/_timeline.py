@@ -59,10 +59,11 @@ def fixed_grid(duration: float, seconds: float, frame_duration: float = 0.0) -> 
     """
     if duration <= 0:
         raise ValueError("duration must be > 0")
-    last_frame_start = max(0.0, duration - frame_duration)
-    count = math.floor(last_frame_start / seconds + 1e-9) + 1
-    if frame_duration > 0 and count > 1 and last_frame_start < (count - 1) * seconds:
-        count -= 1
+    if frame_duration > 0:
+        last_frame_start = max(0.0, duration - frame_duration)
+        count = math.floor(last_frame_start / seconds + 1e-9) + 1
+    else:
+        count = max(1, math.ceil(duration / seconds - 1e-9))
     segments = []
     for i in range(count):
         start = i * seconds
@@ -83,24 +84,31 @@ def keyframe_timeline(
     if not keyframe_pts:
         raise ValueError("no keyframes")
     target = Fraction(target_seconds)
-    times = [p * time_base for p in keyframe_pts]
+    # The end of the video is a stop too (never a boundary), so the tail is cut like the rest.
+    end = len(keyframe_pts)
+    times = [p * time_base for p in keyframe_pts] + [end_pts * time_base]
     boundaries = [0]  # indexes into keyframe_pts
     candidate: int | None = None
+
+    def cut(i: int) -> None:
+        if i != end:
+            boundaries.append(i)
+
     for i in range(1, len(times)):
         elapsed = times[i] - times[boundaries[-1]]
         if elapsed < target:
-            candidate = i
+            candidate = i if i != end else candidate
             continue
         if candidate is not None:
-            before = target - (times[candidate] - times[boundaries[-1]])
-            if before < elapsed - target and times[candidate] - times[boundaries[-1]] >= target / 2:
+            short = times[candidate] - times[boundaries[-1]]
+            if target - short < elapsed - target and short >= target / 2:
                 boundaries.append(candidate)
                 # Re-evaluate this keyframe against the new segment start.
-                candidate = i if times[i] - times[candidate] < target else None
+                candidate = i if times[i] - times[candidate] < target and i != end else None
                 if candidate is None:
-                    boundaries.append(i)
+                    cut(i)
                 continue
-        boundaries.append(i)
+        cut(i)
         candidate = None
     end_time = end_pts * time_base
     if len(boundaries) > 1 and end_time - times[boundaries[-1]] < target / 2:

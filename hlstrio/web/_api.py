@@ -104,9 +104,15 @@ def _bad(message: str) -> ApiError:
 
 
 def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise _bad(f"{name} must be a finite number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise _bad(f"{name} is out of range") from None
+    if not math.isfinite(number):
+        raise _bad(f"{name} must be a finite number")
+    return number
 
 
 def _optional_positive_int(value: Any, name: str) -> int | None:
