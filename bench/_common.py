@@ -1,12 +1,16 @@
-"""Shared bench plumbing: generated media, a server subprocess, the results table."""
+"""Shared bench plumbing: generated media, a server subprocess, wrk, nginx, the results table."""
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,32 +50,36 @@ def media(name: str, kind: ClipKind, seconds: float, width: int, height: int) ->
 @contextmanager
 def server(media_dir: Path, config: str = "") -> Iterator[str]:
     """`python -m hlstrio serve` on a free loopback port; yields its base URL."""
-    cfg = WORK / "bench.toml"
-    cfg.write_text(f'temp_dir = "{WORK / "sessions"}"\ncache_dir = "{WORK / "cache"}"\n' + config)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hlstrio",
-            "serve",
-            str(media_dir),
-            "--port",
-            "0",
-            "--config",
-            str(cfg),
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
+    WORK.mkdir(parents=True, exist_ok=True)
+    # One file per server: several may run side by side (A/B rounds).
+    fd, name = tempfile.mkstemp(prefix="bench-", suffix=".toml", dir=WORK)
+    os.close(fd)
+    cfg = Path(name)
+    base = f'cache_dir = "{WORK / "cache"}"\n'
+    if "temp_dir" not in config:
+        base += f'temp_dir = "{WORK / "sessions"}"\n'
+    cfg.write_text(base + config)
+    argv = [sys.executable, "-m", "hlstrio", "serve", str(media_dir), "--port", "0"]
+    argv += ["--config", str(cfg), "--log-level", "warning"]
+    try:
+        with listening(argv, cfg.with_suffix(".log")) as url:
+            yield url
+    finally:
+        cfg.unlink(missing_ok=True)
+
+
+@contextmanager
+def listening(argv: list[str], log: Path) -> Iterator[str]:
+    """Run a server that prints "... listening on URL" first; SIGTERM it afterwards."""
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, text=True
+        )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
         if "listening on" not in line:
-            raise RuntimeError(f"server did not start: {line!r}")
+            raise RuntimeError(f"server did not start: {line!r}; see {log}")
         yield line.rsplit(" ", 1)[1].strip()
     finally:
         process.send_signal(signal.SIGTERM)
@@ -79,6 +87,78 @@ def server(media_dir: Path, config: str = "") -> Iterator[str]:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
+
+
+def server_pid(url: str) -> int:
+    """Pid of the process listening on `url`'s port (for profilers and /proc lookups)."""
+    port = int(url.rsplit(":", 1)[1])
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            inode = fields[9]
+    if inode is None:
+        raise LookupError(url)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
+                    return int(pid)
+        except OSError:
+            continue
+    raise LookupError(url)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def require(tool: str) -> str:
+    path = shutil.which(tool) or (f"/usr/sbin/{tool}" if Path(f"/usr/sbin/{tool}").exists() else None)
+    if path is None:
+        raise RuntimeError(f"{tool} not found: apt-get install -y nginx-light wrk (nox -s bench does)")
+    return path
+
+
+@dataclass(frozen=True)
+class Wrk:
+    requests_per_s: float
+    errors: int  # socket errors + non-2xx/3xx answers
+    latency_ms: float  # mean
+
+
+def wrk(url: str, seconds: float = 8, connections: int = 20, threads: int = 2) -> Wrk:
+    """wrk's fixed-concurrency closed loop; the same settings for a figure and its baseline."""
+    out = subprocess.run(
+        [require("wrk"), f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors += int(non2xx.group(1)) if non2xx else 0
+    latency = re.search(r"Latency\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    mean = float(latency.group(1)) * scale[latency.group(2)] if latency else float("nan")
+    return Wrk(rps, errors, mean)
 
 
 def median_ms(samples: list[float]) -> float:

@@ -35,20 +35,52 @@ class Settings:
     max_sessions: int = 100
     max_sessions_per_user: int = 4
     max_transcodes: int = 4
+    # Transcode encoder governance (see streaming/_policy.py).
+    seek_gap: float = 24.0  # a request this far beyond the encoder restarts it there
+    throttle_ahead: float = 60.0  # pause ffmpeg this far beyond the furthest request
+    keep_behind: float = 120.0  # prune segments this far behind the player
+    temp_max_bytes: int = 10 * 1024**3  # all sessions' segments on disk; 0 = no limit
+    encoder_retries: int = 3  # restarts of a crashed encoder before the session fails
     remux_cache_segments: int = 8  # recently cut remux segments kept in memory, per session
     insecure_no_auth: bool = False
+    # nginx front (docs/nginx.conf): transcode segments are answered with X-Accel-Redirect to
+    # accel_prefix + their path under temp_dir, and nginx sends the file with sendfile.
+    accel_redirect: bool = False
+    accel_prefix: str = "/_hlstrio/"  # nginx `internal` location aliasing temp_dir
+    metrics: bool = True  # GET /metrics (Prometheus text) and per-request timing
     users: Mapping[str, str] = field(default_factory=dict)  # user name -> bearer token
 
     def __post_init__(self) -> None:
-        positive = ("segment_seconds", "idle_timeout", "session_ttl", "segment_wait")
+        positive = (
+            "segment_seconds",
+            "idle_timeout",
+            "session_ttl",
+            "segment_wait",
+            "seek_gap",
+            "throttle_ahead",
+        )
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("max_sessions", "max_sessions_per_user", "max_transcodes"):
+        if self.keep_behind < 0:
+            raise ConfigError(f"keep_behind must be >= 0, got {self.keep_behind!r}")
+        for name in (
+            "max_sessions",
+            "max_sessions_per_user",
+            "max_transcodes",
+            "temp_max_bytes",
+            "encoder_retries",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be 0..65535, got {self.port}")
+        if not (
+            self.accel_prefix.startswith("/")
+            and self.accel_prefix.endswith("/")
+            and all(c.isascii() and (c.isalnum() or c in "/-._~") for c in self.accel_prefix)
+        ):
+            raise ConfigError(f"accel_prefix must look like /_hlstrio/, got {self.accel_prefix!r}")
         tokens = list(self.users.values())
         if len(set(tokens)) != len(tokens):
             raise ConfigError("two users share one token")
@@ -78,9 +110,26 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
-_FLOATS = {"segment_seconds", "idle_timeout", "session_ttl", "segment_wait"}
-_INTS = {"port", "max_sessions", "max_sessions_per_user", "max_transcodes", "remux_cache_segments"}
+_FLOATS = {
+    "segment_seconds",
+    "idle_timeout",
+    "session_ttl",
+    "segment_wait",
+    "seek_gap",
+    "throttle_ahead",
+    "keep_behind",
+}
+_INTS = {
+    "port",
+    "max_sessions",
+    "max_sessions_per_user",
+    "max_transcodes",
+    "remux_cache_segments",
+    "temp_max_bytes",
+    "encoder_retries",
+}
 _PATHS = {"temp_dir", "cache_dir"}
+_BOOLS = {"insecure_no_auth", "accel_redirect", "metrics"}
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:
@@ -106,7 +155,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             if not isinstance(value, str | Path):
                 raise TypeError("a path string")
             return Path(value).expanduser()
-        if key == "insecure_no_auth":
+        if key in _BOOLS:
             if isinstance(value, str):
                 return value.strip().lower() in ("1", "true", "yes", "on")
             return bool(value)

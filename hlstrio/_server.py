@@ -19,9 +19,12 @@ from hypercorn.config import Config as HypercornConfig
 
 from ._config import Settings
 from ._ffmpeg import ffmpeg_exe
+from ._metrics import Metrics
+from ._reaper import Reaper
 from .media import Library, default_cache_dir, ensure_demo_library
 from .streaming import SessionManager
 from .web import Authenticator, Services, ShieldFinalSend, create_app
+from .web._fast import FastPath
 
 log = logging.getLogger("hlstrio.server")
 
@@ -46,6 +49,23 @@ async def open_library(settings: Settings, ffmpeg: str) -> Library:
     return library
 
 
+def hypercorn_config(settings: Settings) -> HypercornConfig:
+    config = HypercornConfig()
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    config.bind = [f"{host}:{settings.port}"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hlstrio.http")
+    config.graceful_timeout = 5.0
+    config.keep_alive_timeout = 30.0
+    # Hundreds of players (re)connect at once after a restart: the default backlog of 100
+    # drops SYNs, and a dropped SYN costs the client a 1 s retransmit.
+    config.backlog = 2048
+    # Players and an nginx front keep connections for hours; the default closes each one
+    # after 1,000 requests.
+    config.keep_alive_max_requests = 1_000_000
+    return config
+
+
 async def serve(
     settings: Settings,
     *,
@@ -55,17 +75,14 @@ async def serve(
     settings.check_bind()
     ffmpeg = ffmpeg_exe(settings.ffmpeg)
     library = await open_library(settings, ffmpeg)
-    manager = SessionManager(settings, ffmpeg)
+    reaper = Reaper()
+    manager = SessionManager(settings, ffmpeg, reaper)
     services = Services(settings, library, manager, Authenticator(settings.users))
-    app = ShieldFinalSend(create_app(services))
-
-    config = HypercornConfig()
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    config.bind = [f"{host}:{settings.port}"]
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hlstrio.http")
-    config.graceful_timeout = 5.0
-    config.keep_alive_timeout = 30.0
+    metrics = Metrics(lambda: manager.registry)
+    web_metrics = metrics if settings.metrics else None
+    # Segments and /metrics are answered by a thin ASGI layer in front of Quart (web/_fast.py).
+    app = ShieldFinalSend(FastPath(create_app(services, web_metrics), services, web_metrics))
+    config = hypercorn_config(settings)
     shutdown = trio.Event()
 
     async def stop_sessions_then_http() -> None:
@@ -74,6 +91,7 @@ async def serve(
         await manager.end_all()
 
     async with trio.open_nursery() as outer:
+        await outer.start(reaper.run)
         await outer.start(manager.run)
         if handle_signals:
             await outer.start(_watch_signals, shutdown)

@@ -34,3 +34,13 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory, ffmpeg: str) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def long_media_dir(tmp_path_factory: pytest.TempPathFactory, ffmpeg: str) -> Path:
+    """Two-minute clips for seeking, throttling and pruning (tiny frames keep them cheap)."""
+    root = tmp_path_factory.mktemp("long-media")
+    size = {"width": 256, "height": 144}
+    generate_clip(root / "long_hevc.mkv", "hevc_opus_mkv", ffmpeg=ffmpeg, seconds=120, **size)
+    generate_clip(root / "long_h264.mp4", "h264_aac_mp4", ffmpeg=ffmpeg, seconds=120, **size)
+    return root

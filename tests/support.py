@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,3 +149,69 @@ def fake_ffmpeg(directory: Path, behaviour: str) -> str:
     path.write_text(f"#!{sys.executable}\n{body}")
     path.chmod(0o755)
     return str(path)
+
+
+@dataclass(frozen=True)
+class Span:
+    """Presentation-time extent of one segment's streams, read from packets (no decoding)."""
+
+    video_start: float
+    video_end: float  # last frame's pts + its duration
+    audio_start: float
+    audio_end: float
+
+
+def span(data: bytes) -> Span:
+    import io
+
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        v_start = a_start = float("inf")
+        v_end = a_end = float("-inf")
+        for packet in container.demux():
+            if packet.pts is None or packet.time_base is None or packet.size == 0:
+                continue
+            start = float(packet.pts * packet.time_base)
+            end = start + float((packet.duration or 0) * packet.time_base)
+            if packet.stream.type == "video":
+                v_start, v_end = min(v_start, start), max(v_end, end)
+            elif packet.stream.type == "audio":
+                a_start, a_end = min(a_start, start), max(a_end, end)
+    return Span(v_start, v_end, a_start, a_end)
+
+
+def process_state(pid: int) -> tuple[str, int]:
+    """(state letter, utime + stime in clock ticks) of a live process, from /proc."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return fields[0].decode(), int(fields[11]) + int(fields[12])
+
+
+HLSTRIO = [sys.executable, "-m", "hlstrio"]
+
+
+async def start_cli_server(
+    media_dir: Path, tmp_path: Path, config: str = ""
+) -> tuple[trio.Process, str, Path]:
+    temp_dir = tmp_path / "sessions"
+    cfg = tmp_path / "hlstrio.toml"
+    cfg.write_text(
+        f'temp_dir = "{temp_dir}"\ncache_dir = "{tmp_path / "cache"}"\nsegment_seconds = 2\n'
+        + config
+    )
+    process = await trio.lowlevel.open_process(
+        [*HLSTRIO, "serve", str(media_dir), "--port", "0", "--config", str(cfg)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    buffer = b""
+    with trio.fail_after(60):  # generous: a loaded 2-core CI machine starts Python slowly
+        while b"listening on " not in buffer or not buffer.endswith(b"\n"):
+            chunk = await process.stdout.receive_some(4096)
+            assert chunk, "server exited before listening"
+            buffer += chunk
+    url = buffer.split(b"listening on ", 1)[1].split()[0].decode()
+    return process, url, temp_dir

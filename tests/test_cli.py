@@ -6,16 +6,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 import trio
 
-from .support import fake_ffmpeg, session_processes
-
-HLSTRIO = [sys.executable, "-m", "hlstrio"]
+from .support import HLSTRIO, fake_ffmpeg, session_processes, start_cli_server
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -63,32 +60,6 @@ def test_bad_config_value(media_dir: Path, tmp_path: Path) -> None:
     result = run_cli("serve", str(media_dir), "--config", str(config))
     assert result.returncode == 2
     assert "segment_seconds" in result.stderr and len(result.stderr.strip().splitlines()) == 1
-
-
-async def start_cli_server(
-    media_dir: Path, tmp_path: Path, config: str = ""
-) -> tuple[trio.Process, str, Path]:
-    temp_dir = tmp_path / "sessions"
-    cfg = tmp_path / "hlstrio.toml"
-    cfg.write_text(
-        f'temp_dir = "{temp_dir}"\ncache_dir = "{tmp_path / "cache"}"\nsegment_seconds = 2\n'
-        + config
-    )
-    process = await trio.lowlevel.open_process(
-        [*HLSTRIO, "serve", str(media_dir), "--port", "0", "--config", str(cfg)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    assert process.stdout is not None
-    buffer = b""
-    with trio.fail_after(30):
-        while b"listening on " not in buffer or not buffer.endswith(b"\n"):
-            chunk = await process.stdout.receive_some(4096)
-            assert chunk, "server exited before listening"
-            buffer += chunk
-    url = buffer.split(b"listening on ", 1)[1].split()[0].decode()
-    return process, url, temp_dir
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

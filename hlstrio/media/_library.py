@@ -31,7 +31,7 @@ _MPEG_STREAMS = {".ts", ".m2ts", ".mts", ".mpg", ".mpeg"}
 VIDEO_EXTENSIONS = frozenset(_MP4_LIKE | _OTHER_CONTAINERS | _MPEG_STREAMS)
 
 # Bump when MediaInfo or probe() changes meaning: old cache entries are then ignored.
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 class MediaGone(Exception):
@@ -319,6 +319,7 @@ def _info_from_json(data: object) -> MediaInfo | None:
             video_time_base=None if tb is None else Fraction(int(tb[0]), int(tb[1])),
             video_start_pts=data["video_start_pts"],
             video_end_pts=data["video_end_pts"],
+            start_time=float(data["start_time"]),
         )
     except (KeyError, TypeError, ValueError, ZeroDivisionError):
         return None

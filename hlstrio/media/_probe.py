@@ -53,6 +53,8 @@ class MediaInfo:
     video_time_base: Fraction | None
     video_start_pts: int | None  # pts of the first video frame
     video_end_pts: int | None  # pts just past the last video frame (last pts + its duration)
+    # Container start time (s): ffmpeg's -ss and output timestamps count from here.
+    start_time: float = 0.0
 
 
 class ProbeError(Exception):
@@ -158,6 +160,7 @@ def _probe_container(container: av.container.InputContainer, size: int) -> Media
         video_time_base=time_base,
         video_start_pts=index.start_pts,
         video_end_pts=index.end_pts,
+        start_time=(container.start_time or 0) / 1_000_000,
     )
 
 

@@ -31,22 +31,39 @@ def segment_filename(index: int) -> str:
     return SEGMENT_PATTERN % index
 
 
+# Every run writes timestamps = source time (from the container start) + this, whatever segment
+# it starts at, so segments from different runs form one timeline; it also keeps B-frame DTS
+# of the very first frames positive, so no muxer shifts the first run alone.
+OUTPUT_TS_OFFSET = 1.0
+
+
 def encoder_argv(
     ffmpeg: str,
     source: Path,
     out_dir: Path,
     plan: Plan,
     timeline: Timeline,
+    *,
     video_index: int | None,
-    video_start: float,
+    source_start: float,
+    frame_duration: float,
     segment_seconds: float,
     start_index: int = 0,
 ) -> list[str]:
-    """The ffmpeg command line for a transcode starting at segment `start_index` (pure)."""
-    start = timeline[start_index].start if start_index else 0.0
+    """The ffmpeg command line for a run starting at segment `start_index` (pure).
+
+    `source_start` is what the timeline's times count from (the container start time for a
+    keyframe timeline, 0 for the fixed grid, whose times are already relative).
+    """
+    copy_video = plan.video == "copy"
+    seek = timeline[start_index].start - source_start if start_index else 0.0
+    if copy_video and start_index:
+        # Input seeking with copied video lands on the keyframe at or before the target: aim a
+        # hair past the boundary keyframe so float rounding never picks the one before it.
+        seek += 0.001
     argv = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "warning", "-nostats"]
     if start_index:
-        argv += ["-ss", f"{start:.6f}"]
+        argv += ["-ss", f"{seek:.6f}"]
     argv += ["-i", str(source), "-map_metadata", "-1", "-map_chapters", "-1"]
     if plan.video is not None and video_index is not None:
         argv += ["-map", f"0:{video_index}"]
@@ -55,55 +72,36 @@ def encoder_argv(
     if plan.video == "encode":
         rate = plan.video_bitrate or 3_000_000
         argv += [
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-profile:v",
-            "high",
-            "-level:v",
-            "4.1",
-            "-pix_fmt",
-            "yuv420p",
-            "-crf",
-            "23",
-            "-maxrate",
-            str(rate),
-            "-bufsize",
-            str(rate * 2),
-            "-sc_threshold",
-            "0",
-            # Keyframes exactly on the segment grid, so each cut lands where the playlist says.
-            "-force_key_frames",
-            f"expr:gte(t,n_forced*{segment_seconds})",
-        ]
+            "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-level:v", "4.1",
+            "-pix_fmt", "yuv420p", "-crf", "23", "-maxrate", str(rate), "-bufsize", str(rate * 2),
+            # Keyframes exactly on the segment grid and nowhere else, so every cut lands where
+            # the playlist says (t counts from the run's first frame, itself on the grid).
+            "-sc_threshold", "0", "-g", "100000",
+            "-force_key_frames", f"expr:gte(t,n_forced*{segment_seconds})",
+        ]  # fmt: skip
         if plan.height is not None and plan.width is not None:
             argv += ["-vf", f"scale={plan.width}:{plan.height}"]
-    elif plan.video == "copy":
+    elif copy_video:
         argv += ["-c:v", "copy"]
     if plan.audio == "encode":
         argv += ["-c:a", "aac", "-b:a", str(ENCODED_AUDIO_BITRATE), "-ac", "2"]
     elif plan.audio == "copy":
         argv += ["-c:a", "copy"]
     argv += ["-f", "segment", "-segment_format", "mpegts"]
-    if plan.video == "encode" or plan.video is None:
-        argv += ["-segment_time", f"{segment_seconds}"]
-    else:
-        # Copied video can only be cut at its own keyframes: cut at the timeline's boundaries,
-        # half a frame early so rounding never moves a cut to the next keyframe.
-        cuts = [s.start - video_start - start - 0.02 for s in timeline.segments[start_index + 1 :]]
+    if copy_video:
+        # Copied video can only be cut at its own keyframes: cut at the timeline's boundaries
+        # (relative to the run's start), half a frame early so rounding never skips one.
+        early = frame_duration / 2 if frame_duration > 0 else 0.02
+        cuts = [s.start - source_start - seek - early for s in timeline.segments[start_index + 1 :]]
         argv += ["-segment_times", ",".join(f"{max(c, 0.001):.6f}" for c in cuts) or "1e9"]
-    if start_index:
-        argv += ["-output_ts_offset", f"{start:.6f}"]
+    else:
+        argv += ["-segment_time", f"{segment_seconds}"]
     argv += [
-        "-segment_start_number",
-        str(start_index),
-        "-segment_list",
-        "pipe:1",
-        "-segment_list_type",
-        "csv",
+        "-output_ts_offset", f"{seek + OUTPUT_TS_OFFSET:.6f}",
+        "-segment_start_number", str(start_index),
+        "-segment_list", "pipe:1", "-segment_list_type", "csv",
         str(out_dir / SEGMENT_PATTERN),
-    ]
+    ]  # fmt: skip
     return argv
 
 
@@ -125,7 +123,11 @@ async def _kill(process: trio.Process) -> None:
 
 
 async def run_encoder(
-    argv: Sequence[str], on_segment: Callable[[int], None], *, label: str
+    argv: Sequence[str],
+    on_segment: Callable[[int], None],
+    *,
+    label: str,
+    on_started: Callable[[trio.Process], None] | None = None,
 ) -> None:
     """Run ffmpeg to the end, calling `on_segment(index)` as each segment closes.
 
@@ -146,6 +148,8 @@ async def run_encoder(
             )
         )
         log.info("%s: ffmpeg started (pid %d)", label, process.pid)
+        if on_started is not None:
+            on_started(process)
 
         async def drain_stderr() -> None:
             assert process.stderr is not None

@@ -6,16 +6,24 @@ session up, and a session outlives the request that created it.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import secrets
+import shutil
+import tempfile
+from pathlib import Path
 
 import trio
 
 from .._config import Settings
+from .._reaper import Reaper
 from ..media import MediaItem
 from ._decision import decide
+from ._disk import DiskBudget
 from ._registry import SessionRegistry
-from ._session import Session, SessionParams
+from ._session import MARKER_FILE, SESSION_DIR_PREFIX, Session, SessionParams
 
 log = logging.getLogger("hlstrio.manager")
 
@@ -25,10 +33,16 @@ def new_session_id() -> str:
     return secrets.token_urlsafe(24)
 
 
+class DiskFull(Exception):
+    """Transcode segments fill `temp_max_bytes` even after pruning what players have passed."""
+
+
 class SessionManager:
-    def __init__(self, settings: Settings, ffmpeg: str) -> None:
+    def __init__(self, settings: Settings, ffmpeg: str, reaper: Reaper | None = None) -> None:
         self.settings = settings
         self.ffmpeg = ffmpeg
+        self.reaper = reaper
+        self.disk = DiskBudget(settings.temp_max_bytes)
         self.registry: SessionRegistry[Session] = SessionRegistry(
             max_sessions=settings.max_sessions,
             max_per_user=settings.max_sessions_per_user,
@@ -38,6 +52,9 @@ class SessionManager:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Hold the session nursery open until cancelled; cancelling it ends every session."""
+        removed = await trio.to_thread.run_sync(remove_stale_session_dirs, self.temp_parent)
+        if removed:
+            log.info("removed %d session dir(s) left by a previous run", removed)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()
@@ -65,6 +82,13 @@ class SessionManager:
             return existing, False
         plan = decide(item.info, params.capabilities, params.mode, params.audio)
         self.registry.check_caps(user, transcodes=plan.transcodes, replacing=existing)
+        if plan.transcodes:
+            self.enforce_disk()
+            if self.disk.over_limit:
+                raise DiskFull(
+                    f"transcode segments use {self.disk.total} bytes, above temp_max_bytes "
+                    f"({self.disk.limit}); try again when a session ends"
+                )
         if existing is not None:
             self.registry.remove(existing.id)
             existing.close()
@@ -77,6 +101,9 @@ class SessionManager:
             settings=self.settings,
             ffmpeg=self.ffmpeg,
             on_end=self._forget,
+            disk=self.disk,
+            reaper=self.reaper,
+            on_disk_change=self.enforce_disk,
         )
         self.registry.add(session)
         try:
@@ -101,3 +128,60 @@ class SessionManager:
 
     def _forget(self, session: Session) -> None:
         self.registry.remove(session.id)
+
+    @property
+    def temp_parent(self) -> Path:
+        return self.settings.temp_dir or Path(tempfile.gettempdir())
+
+    def enforce_disk(self) -> None:
+        """Over `temp_max_bytes`: prune segments players have passed, oldest first, any session.
+
+        Segments still ahead of a player are kept (throttling bounds them); if those alone
+        exceed the limit, new transcodes are refused (507) until sessions end.
+        """
+        if not self.disk.over_limit:
+            return
+        for owner, index in self.disk.oldest():
+            session = self.registry.lookup(owner)
+            transcoder = session.transcoder if session is not None else None
+            if transcoder is None:
+                self.disk.remove(owner, index)
+            elif transcoder.is_behind(index):
+                transcoder.prune(index)
+            if not self.disk.over_limit:
+                return
+
+
+def remove_stale_session_dirs(parent: Path) -> int:
+    """Remove session dirs whose marker names a server process that no longer runs.
+
+    Only dirs with our prefix *and* marker are candidates, and a live hlstrio process keeps
+    its own: a temp dir shared with other programs or other servers is safe.
+    """
+    removed = 0
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return 0
+    for path in entries:
+        if not path.name.startswith(SESSION_DIR_PREFIX) or not path.is_dir():
+            continue
+        try:
+            marker = json.loads((path / MARKER_FILE).read_text())
+            pid = int(marker["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if pid == os.getpid() or _is_live_hlstrio(pid):
+            continue
+        with contextlib.suppress(OSError):
+            shutil.rmtree(path)
+            removed += 1
+    return removed
+
+
+def _is_live_hlstrio(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"hlstrio" in f.read()
+    except OSError:
+        return False

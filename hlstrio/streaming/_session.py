@@ -4,11 +4,17 @@ Everything a session starts (encoder, remux cuts, idle watchdog) runs in the ses
 nursery, inside the scope the registry holds; cancelling that scope is the one way a session
 ends, and its `finally` is the one place that cleans up (ffmpeg killed by its runner, temp dir
 removed, registry entry dropped).
+
+Two lifetimes: `idle_timeout` without a request stops only the encoder (CPU freed, state
+"idle"); the next request restarts it where asked. `session_ttl` without a request ends the
+session itself.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -21,6 +27,7 @@ from typing import Literal
 import trio
 
 from .._config import Settings
+from .._reaper import Reaper
 from ..media import MediaItem
 from ._decision import (
     ENCODED_AUDIO_BITRATE,
@@ -30,10 +37,11 @@ from ._decision import (
     Plan,
     choose_audio,
 )
-from ._encoder import EncoderFailed, encoder_argv, run_encoder, segment_filename
+from ._disk import DiskBudget
 from ._playlist import Variant, master_playlist, media_playlist
 from ._remux import CutError, cut_segment
 from ._timeline import Timeline, fixed_grid, keyframe_timeline
+from ._transcode import SegmentMissing, Transcoder
 
 log = logging.getLogger("hlstrio.session")
 
@@ -131,6 +139,12 @@ def build_variant(item: MediaItem, plan: Plan, timeline: Timeline) -> Variant:
     )
 
 
+# Session temp dirs carry this prefix and a marker file naming the owning server process, so
+# a restarted server removes its predecessor's leftovers and never touches anyone else's.
+SESSION_DIR_PREFIX = "hlstrio-session-"
+MARKER_FILE = ".hlstrio-session"
+
+
 class Session:
     def __init__(
         self,
@@ -143,6 +157,9 @@ class Session:
         settings: Settings,
         ffmpeg: str,
         on_end: Callable[[Session], None],
+        disk: DiskBudget | None = None,
+        reaper: Reaper | None = None,
+        on_disk_change: Callable[[], None] | None = None,
     ) -> None:
         self.id = session_id
         self.user = user
@@ -152,8 +169,12 @@ class Session:
         self._settings = settings
         self._ffmpeg = ffmpeg
         self._on_end = on_end
+        self._disk = disk or DiskBudget(0)
+        self._reaper = reaper
+        self._on_disk_change = on_disk_change or (lambda: None)
         self.timeline = build_timeline(item, plan, settings.segment_seconds)
         self.variant = build_variant(item, plan, self.timeline)
+        self.start_index = self.timeline.index_at(params.start) if params.start else 0
         self.master_text = master_playlist(self.variant)
         self.media_text = media_playlist(self.timeline, params.start or None)
         # Created now, not in run(), so the registry holds the scope from the first moment.
@@ -164,13 +185,14 @@ class Session:
         self.created_at = time.time()
         self.last_access = self.created_at
         self._last_touch = trio.current_time()
+        self._idle = False
         self.temp_dir: Path | None = None
+        self.transcoder: Transcoder | None = None
         self._closed = False
         self._nursery: trio.Nursery | None = None
         self._waiters: dict[int, trio.Event] = {}
-        # transcode: segments on disk; remux: recently cut segments in memory, and cuts under way
-        self._ready: set[int] = set()
-        self._encoder_done = False
+        self._position = self.start_index  # last segment requested
+        # remux: recently cut segments in memory; errors of cuts that failed
         self._cache: OrderedDict[int, bytes] = OrderedDict()
         self._cut_errors: dict[int, str] = {}
 
@@ -187,9 +209,25 @@ class Session:
     def master_url(self) -> str:
         return f"/hls/{self.id}/master.m3u8"
 
+    @property
+    def encoder_state(self) -> str | None:
+        """ "running" | "paused" | "stopped"; None for a remux (it has no encoder)."""
+        if self.transcoder is None:
+            return "stopped" if self.plan.transcodes else None
+        return self.transcoder.encoder_state
+
+    @property
+    def position(self) -> float:
+        """Start (s) of the segment last requested: where the player is."""
+        return self.timeline[self._position].start
+
     def touch(self) -> None:
         self.last_access = time.time()
         self._last_touch = trio.current_time()
+        if self._idle:
+            self._idle = False
+            if self.state == "idle":
+                self.state = "running"
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -202,6 +240,8 @@ class Session:
             "created_at": _iso(self.created_at),
             "last_access": _iso(self.last_access),
             "start": self.params.start,
+            "position": round(self.position, 3),
+            "encoder": self.encoder_state,
             "audio": self.plan.audio_index,
             "video_action": self.plan.video,
             "audio_action": self.plan.audio,
@@ -218,8 +258,9 @@ class Session:
                         self._nursery = nursery
                         if self.plan.transcodes:
                             self.temp_dir = await trio.to_thread.run_sync(self._make_temp_dir)
-                            nursery.start_soon(self._encode, label)
-                        nursery.start_soon(self._idle_watchdog)
+                            self.transcoder = self._new_transcoder(label, nursery, self.temp_dir)
+                            self.transcoder.start(self.start_index)
+                        nursery.start_soon(self._watchdog)
                         task_status.started()
                         log.info("%s: %s of %s", label, self.plan.mode, self.item.path)
                         await trio.sleep_forever()
@@ -230,9 +271,12 @@ class Session:
             self._closed = True
             self._wake_all()
             with trio.CancelScope(shield=True):
+                if self.transcoder is not None:
+                    self.transcoder.close()
                 if self.temp_dir is not None:
+                    temp_dir = self.temp_dir
                     await trio.to_thread.run_sync(
-                        lambda: shutil.rmtree(self.temp_dir or "", ignore_errors=True)
+                        lambda: shutil.rmtree(temp_dir, ignore_errors=True)
                     )
                 self._on_end(self)
                 self.finished.set()
@@ -242,50 +286,70 @@ class Session:
         """End the session (idempotent); `finished` is set once cleanup is done."""
         self.scope.cancel()
 
+    def _new_transcoder(self, label: str, nursery: trio.Nursery, temp_dir: Path) -> Transcoder:
+        return Transcoder(
+            label=label,
+            owner=self.id,
+            item=self.item,
+            plan=self.plan,
+            timeline=self.timeline,
+            settings=self._settings,
+            ffmpeg=self._ffmpeg,
+            temp_dir=temp_dir,
+            nursery=nursery,
+            disk=self._disk,
+            reaper=self._reaper,
+            on_ready=self._segment_ready,
+            wake_all=self._wake_all,
+            on_failed=self._failed,
+            on_disk_change=self._on_disk_change,
+            start_index=self.start_index,
+        )
+
     def _make_temp_dir(self) -> Path:
         parent = self._settings.temp_dir or Path(tempfile.gettempdir())
         parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f"hlstrio-{self.id[:12]}-", dir=parent))
+        path = Path(tempfile.mkdtemp(prefix=f"{SESSION_DIR_PREFIX}{self.id[:12]}-", dir=parent))
+        marker = {"pid": os.getpid(), "session": self.id[:12], "created": self.created_at}
+        (path / MARKER_FILE).write_text(json.dumps(marker))
+        return path
 
-    async def _idle_watchdog(self) -> None:
-        idle = self._settings.idle_timeout
+    async def _watchdog(self) -> None:
+        """Stop the encoder after `idle_timeout`, end the session after `session_ttl`."""
+        idle, ttl = self._settings.idle_timeout, self._settings.session_ttl
         while True:
-            deadline = self._last_touch + idle
-            if trio.current_time() >= deadline:
-                log.info("session %s: idle for %.0f s, ending", self.id[:8], idle)
+            now = trio.current_time()
+            if self._waiters:
+                # A request waiting for a segment is a player that is still there.
+                self._last_touch = now
+            if now >= self._last_touch + ttl:
+                log.info("session %s: no request for %.0f s, ending", self.id[:8], ttl)
                 self.close()
                 return
+            if not self._idle and now >= self._last_touch + idle:
+                self._idle = True
+                if self.state == "running":
+                    self.state = "idle"
+                if self.transcoder is not None:
+                    log.info("session %s: idle, stopping the encoder", self.id[:8])
+                    self.transcoder.stop()
+                self._cache.clear()
+            deadline = self._last_touch + (ttl if self._idle else min(idle, ttl))
+            if self._waiters:
+                deadline = min(deadline, now + min(idle, 1.0))
             await trio.sleep_until(deadline)
 
-    async def _encode(self, label: str) -> None:
-        assert self.temp_dir is not None
-        info = self.item.info
-        argv = encoder_argv(
-            self._ffmpeg,
-            self.item.file,
-            self.temp_dir,
-            self.plan,
-            self.timeline,
-            info.video.index if info.video is not None else None,
-            float((info.video_start_pts or 0) * (info.video_time_base or 0)),
-            self._settings.segment_seconds,
-        )
-        try:
-            await run_encoder(argv, self._segment_ready, label=label)
-        except EncoderFailed as exc:
-            log.error("%s: %s", label, exc)
-            self.state = "failed"
-            self.failure = str(exc)
-        self._encoder_done = True
-        self._wake_all()
-
     def _segment_ready(self, index: int) -> None:
-        self._ready.add(index)
         if self.state == "starting":
             self.state = "running"
         waiter = self._waiters.pop(index, None)
         if waiter is not None:
             waiter.set()
+
+    def _failed(self, message: str) -> None:
+        self.state = "failed"
+        self.failure = message
+        self._wake_all()
 
     def _wake_all(self) -> None:
         for waiter in self._waiters.values():
@@ -297,7 +361,9 @@ class Session:
         """The bytes of segment `index`, waiting up to `segment_wait` for them to exist."""
         if not 0 <= index < len(self.timeline):
             raise SegmentError(404, "segment_not_found", f"segment {index} is not in the playlist")
+        self._check_usable()
         self.touch()
+        self._position = index
         with trio.move_on_after(self._settings.segment_wait):
             while True:
                 self._check_usable()
@@ -325,21 +391,21 @@ class Session:
             raise SegmentError(502, "encoder_failed", f"the encoder failed: {self.failure}")
 
     async def _try_segment(self, index: int) -> bytes | None:
+        if self.transcoder is not None:
+            try:
+                path = self.transcoder.request(index)
+            except SegmentMissing as exc:
+                raise SegmentError(502, "segment_missing", str(exc)) from None
+            if path is None:
+                return None
+            try:
+                return await trio.to_thread.run_sync(path.read_bytes)
+            except FileNotFoundError:
+                # Pruned between the check and the read: the next round re-makes it.
+                self.transcoder.prune(index)
+                return None
         if self.plan.transcodes:
-            if index in self._ready:
-                assert self.temp_dir is not None
-                path = self.temp_dir / segment_filename(index)
-                try:
-                    return await trio.to_thread.run_sync(path.read_bytes)
-                except FileNotFoundError:
-                    raise SegmentError(
-                        502, "segment_missing", f"segment {index} vanished from disk"
-                    ) from None
-            if self._encoder_done:
-                raise SegmentError(
-                    502, "segment_missing", f"the encoder ended without segment {index}"
-                )
-            return None
+            return None  # the encoder is not set up yet (the session is starting)
         data = self._cache.get(index)
         if data is not None:
             self._cache.move_to_end(index)

@@ -9,7 +9,7 @@ from typing import Any
 from quart import Blueprint, Response, jsonify, request
 
 from ..media import MediaGone
-from ..streaming import Capabilities, CapExceeded, SessionParams, Unplayable
+from ..streaming import Capabilities, CapExceeded, DiskFull, SessionParams, Unplayable
 from ._errors import ApiError
 from ._services import Services
 
@@ -56,6 +56,8 @@ def api_blueprint(services: Services) -> Blueprint:
             raise ApiError(415, exc.code, str(exc)) from None
         except CapExceeded as exc:
             raise ApiError(429, "too_many_sessions", str(exc), {"Retry-After": "30"}) from None
+        except DiskFull as exc:
+            raise ApiError(507, "insufficient_storage", str(exc), {"Retry-After": "60"}) from None
         return (
             jsonify(session.to_json()),
             201 if created else 200,
@@ -94,6 +96,9 @@ async def _json_body() -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "bad_json", "the body is not valid JSON") from None
+    except RecursionError:
+        # ~1000 nested brackets fit easily in 64 KiB and exhaust json's recursion limit.
+        raise ApiError(400, "bad_json", "the body is nested too deeply") from None
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "the body must be a JSON object")
     return body

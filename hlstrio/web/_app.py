@@ -10,29 +10,43 @@ from quart import Response, jsonify
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
+from .._metrics import Metrics
 from ._api import api_blueprint
 from ._errors import ApiError, error_response
 from ._hls import hls_blueprint
+from ._openapi import openapi_blueprint
 from ._services import Services
+from ._ui import ui_blueprint
 
 log = logging.getLogger("hlstrio.web")
 
 MAX_BODY_BYTES = 64 * 1024
 
 
-def create_app(services: Services) -> QuartTrio:
-    app = QuartTrio("hlstrio")
+def create_app(services: Services, metrics: Metrics | None = None) -> QuartTrio:
+    # No implicit /static route: the UI serves its own assets, and every route is in openapi.json.
+    app = QuartTrio("hlstrio", static_folder=None)
+    # "/api/v1/media//x" is a 404, not an HTML 308 to a URL built from the Host header.
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["JSON_SORT_KEYS"] = False
     app.register_blueprint(api_blueprint(services))
     app.register_blueprint(hls_blueprint(services))
+    app.register_blueprint(openapi_blueprint())
+    app.register_blueprint(ui_blueprint(services))
 
     @app.get("/healthz")
     async def healthz() -> Response:
         return jsonify({"status": "ok"})
 
+    def count(status: int, code: str) -> None:
+        # Errors by JSON code for /metrics (the segment fast path counts its own).
+        if metrics is not None:
+            metrics.error(status, code)
+
     @app.errorhandler(ApiError)
     async def api_error(exc: ApiError) -> Response:
+        count(exc.status, exc.code)
         return error_response(exc.status, exc.code, exc.message, exc.headers)
 
     @app.errorhandler(HTTPException)
@@ -42,11 +56,13 @@ def create_app(services: Services) -> QuartTrio:
             status, (exc.name or "error").lower().replace(" ", "_")
         )
         message = "no such resource" if status == 404 else (exc.description or exc.name)
+        count(status, code)
         return error_response(status, code, message)
 
     @app.errorhandler(Exception)
     async def unexpected(exc: Exception) -> Response:
         log.exception("unhandled error", exc_info=exc)
+        count(500, "internal_error")
         return error_response(500, "internal_error", "internal server error")
 
     return app

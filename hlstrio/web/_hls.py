@@ -1,7 +1,9 @@
 """HLS routes: capability URLs keyed by session id; O(1) lookup, touch, serve.
 
 Segments leave as one in-memory body (remux bytes, or a transcode file read in one thread
-call): never through send_file, whose 8 KiB thread-hopping chunks are ~300x slower.
+call) or, behind nginx, as an X-Accel-Redirect: never through send_file, whose 8 KiB
+thread-hopping chunks are ~300x slower. In the server, well-formed segment GETs are answered by
+the ASGI layer in `_fast.py` before they reach this blueprint; both go through `Segments`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from quart import Blueprint, Response
 
 from ..streaming import SegmentError, Session
 from ._errors import ApiError
+from ._fast import SEGMENT_CACHE_CONTROL, Segments
 from ._services import Services
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
@@ -20,6 +23,7 @@ SEGMENT_TYPE = "video/mp2t"
 
 def hls_blueprint(services: Services) -> Blueprint:
     hls = Blueprint("hls", __name__, url_prefix="/hls")
+    segments = Segments(services, None)
 
     def session_for(session_id: str) -> Session:
         session = services.manager.lookup(session_id)
@@ -35,17 +39,18 @@ def hls_blueprint(services: Services) -> Blueprint:
     async def media(session_id: str) -> Response:
         return _playlist(_guard(session_for(session_id).media))
 
-    @hls.get("/<session_id>/seg-<int:index>.ts")
-    async def segment(session_id: str, index: int) -> Response:
+    @hls.get("/<session_id>/seg-<index>.ts")
+    async def segment(session_id: str, index: str) -> Response:
         session = session_for(session_id)
-        try:
-            data = await session.segment(index)
-        except SegmentError as exc:
-            headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-            raise ApiError(exc.status, exc.code, str(exc), headers) from None
-        response = Response(data, status=200, content_type=SEGMENT_TYPE)
-        # A capability URL: browsers may keep it, shared caches must not.
-        response.headers["Cache-Control"] = "private, max-age=3600"
+        # ASCII digits only: werkzeug's int converter takes any Unicode digit (an Arabic-Indic
+        # 3 was segment 3), and a 4000-digit index came back echoed in the error message.
+        if not (index.isascii() and index.isdigit() and len(index) <= 9):
+            raise ApiError(404, "segment_not_found", "no such segment in the playlist")
+        answer = await segments.answer(session.id, int(index))
+        response = Response(answer.body, status=200, content_type=SEGMENT_TYPE)
+        response.headers["Cache-Control"] = SEGMENT_CACHE_CONTROL
+        if answer.accel is not None:
+            response.headers["X-Accel-Redirect"] = answer.accel
         return response
 
     return hls

@@ -22,7 +22,7 @@ from hlstrio.media import (
     media_id_for,
     probe,
 )
-from hlstrio.media._library import title_for
+from hlstrio.media._library import _CACHE_VERSION, title_for
 
 LAYOUT = {
     "Movies/h264_aac.mp4": "h264_aac.mp4",
@@ -209,7 +209,7 @@ def test_bad_cache_file_is_ignored(
     lib = scanned([root], cache)
     assert sorted(by_path(lib)) == PLAYABLE
     assert len(count_probes) == len(PLAYABLE) + 2
-    assert json.loads(cache.read_text())["version"] == 1  # rewritten
+    assert json.loads(cache.read_text())["version"] == _CACHE_VERSION  # rewritten
 
 
 def test_malformed_cache_entry_is_a_miss(

@@ -174,8 +174,8 @@ async def test_delete_while_encoding_kills_ffmpeg(start_server: StartServer) -> 
     assert list(server.temp_dir.iterdir()) == []
 
 
-async def test_idle_timeout_ends_the_session(start_server: StartServer) -> None:
-    server = await start_server(idle_timeout=0.5)
+async def test_session_ttl_ends_the_session(start_server: StartServer) -> None:
+    server = await start_server(idle_timeout=0.3, session_ttl=0.8)
     session = await server.create("hevc_opus.mkv")
     manager = server.running.services.manager
     assert manager.lookup(session["id"]) is not None

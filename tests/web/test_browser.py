@@ -1,0 +1,426 @@
+"""The web UI in a real browser: Debian's chromium, driven by playwright, against the real server.
+
+Chromium 156 plays HLS natively and its MSE has H.264 + AAC but no HEVC, so what the page
+reports decides, honestly, that an HEVC/Opus file is transcoded and an H.264/AAC one remuxed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import subprocess
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hlstrio.web._ui import STATIC_DIR
+
+from ..support import session_processes
+from ._browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SCREENSHOT_DIR,
+    ServerProcess,
+    chromium_available,
+    serve,
+    wait_until,
+)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+REPO = Path(__file__).resolve().parents[2]
+REMUX = "Test Pattern (H264, AAC).mp4"
+TRANSCODE = "Test Pattern (HEVC, Opus).mkv"
+MIXED = "Test Pattern (H264, Opus).mkv"
+ALICE = "alice-browser-token-0123"
+VIDEO = "document.getElementById('video')"
+SIZE = "256\N{MULTIPLICATION SIGN}144"  # as the pages write it
+
+
+# --- fixtures ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser_media(
+    tmp_path_factory: pytest.TempPathFactory, long_media_dir: Path, ffmpeg: str
+) -> Path:
+    """Two-minute H.264/AAC and HEVC/Opus clips (room to seek far), plus H.264 with Opus."""
+    root = tmp_path_factory.mktemp("browser-media")
+    for name, source in ((REMUX, "long_h264.mp4"), (TRANSCODE, "long_hevc.mkv")):
+        try:
+            os.link(long_media_dir / source, root / name)
+        except OSError:
+            shutil.copyfile(long_media_dir / source, root / name)
+    subprocess.run(
+        [
+            *(ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y"),
+            *("-f", "lavfi", "-i", "testsrc2=size=256x144:rate=24"),
+            *("-f", "lavfi", "-i", "sine=frequency=550:sample_rate=48000"),
+            *("-map", "0:v", "-map", "1:a", "-t", "12"),
+            *("-c:v", "libx264", "-preset", "veryfast", "-g", "48", "-pix_fmt", "yuv420p"),
+            *("-c:a", "libopus", "-b:a", "96k", "-ac", "2", "-f", "matroska"),
+            str(root / MIXED),
+        ],
+        check=True,
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(
+    browser_media: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    with serve(browser_media, tmp_path_factory.mktemp("browser-server")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not chromium_available():
+        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install -y chromium)")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    errors: list[str] = []
+    context.on("weberror", lambda error: errors.append(str(error.error)))
+    yield context
+    context.close()
+    assert errors == [], f"uncaught errors in the page: {errors}"
+
+
+@pytest.fixture
+def page(context: Any, server: ServerProcess) -> Iterator[Any]:
+    yield context.new_page()
+    # Closing a context runs no pagehide handlers: end what the test left, for the next test.
+    server.end_all_sessions()
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def screenshot(page: Any, name: str, *, full_page: bool = False) -> None:
+    if SCREENSHOT_DIR:
+        Path(SCREENSHOT_DIR).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SCREENSHOT_DIR) / f"{name}.png"), full_page=full_page)
+
+
+def open_from_library(page: Any, server: ServerProcess, path: str) -> None:
+    """Click the item's card on the library page, as a person would."""
+    page.goto(server.url + "/")
+    page.locator(f'.card[data-media-id="{server.media_id(path)}"]').click()
+    page.wait_for_url("**/play/**")
+
+
+def wait_playing_past(page: Any, seconds: float, timeout: float = 20) -> float:
+    page.wait_for_function(
+        f"() => {VIDEO}.currentTime > {seconds} && !{VIDEO}.paused", timeout=timeout * 1000
+    )
+    current: float = page.evaluate(f"() => {VIDEO}.currentTime")
+    return current
+
+
+def player_session(page: Any, server: ServerProcess) -> dict[str, Any]:
+    """The session the page is playing, as the API reports it (not as the page renders it)."""
+    session_id = page.evaluate("() => window.hlstrioPlayer.session.id")
+    response = server.api("GET", f"/api/v1/sessions/{session_id}")
+    assert response.status_code == 200, response.text
+    session: dict[str, Any] = response.json()
+    return session
+
+
+def seek_by_clicking(page: Any, fraction: float, duration: float) -> float:
+    """Click the seek bar at `fraction` of its width and return where the player was sent."""
+    box = page.locator("#seek").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)  # wakes the auto-hiding controls
+    page.mouse.click(box["x"] + box["width"] * fraction, y)
+    target = float(page.evaluate("() => Number(document.getElementById('seek').value)"))
+    assert abs(target / duration - fraction) < 0.02, (target, duration)
+    return target
+
+
+def check_seek_resumes(page: Any, fraction: float = 0.8) -> None:
+    duration = float(page.evaluate("() => Number(document.getElementById('seek').max)"))
+    before = page.evaluate(f"() => {VIDEO}.currentTime")
+    target = seek_by_clicking(page, fraction, duration)
+    assert before < target - 10
+    # Resumed there: at or past the target, and still advancing (not stuck at it).
+    reached = wait_playing_past(page, target + 1.0, timeout=10)
+    assert reached < target + 6, f"played from {target} to {reached}: did not seek there"
+
+
+def check_mode_shown(page: Any, mode: str) -> None:
+    expect(page.locator("#mode")).to_have_attribute("data-mode", mode)
+    expect(page.locator("#mode")).to_have_text(mode)
+
+
+# --- tests ---------------------------------------------------------------------------------
+
+
+def test_library_lists_every_item_with_metadata_posters_and_a_filter(
+    page: Any, server: ServerProcess
+) -> None:
+    page.goto(server.url + "/")
+    cards = page.locator(".card")
+    expect(cards).to_have_count(3)
+    expect(page.locator("#count")).to_have_text("3")
+    remux = page.locator(f'.card[data-media-id="{server.media_id(REMUX)}"]')
+    expect(remux.locator(".card-title")).to_have_text("Test Pattern (H264, AAC)")
+    expect(remux.locator(".card-meta")).to_have_text(f"{SIZE}·H.264·AAC·MP4")
+    expect(remux.locator(".duration")).to_have_text("2:00")
+    transcode = page.locator(f'.card[data-media-id="{server.media_id(TRANSCODE)}"]')
+    expect(transcode.locator(".card-meta")).to_have_text(f"{SIZE}·HEVC·Opus·MKV")
+
+    # Every poster is a real frame from the file (never upscaled past the source's 256 px).
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.poster img')]"
+        ".every(img => img.complete && img.naturalWidth === 256)",
+        timeout=20_000,
+    )
+    expect(page.locator(".poster img")).to_have_count(3)
+    screenshot(page, "library")
+
+    page.fill("#filter", "hevc")
+    expect(page.locator(".card:not([hidden])")).to_have_count(1)
+    expect(page.locator(".card:not([hidden]) .card-title")).to_have_text(
+        "Test Pattern (HEVC, Opus)"
+    )
+    expect(page.locator("#count")).to_have_text("1 of 3")
+    page.fill("#filter", "no such title")
+    expect(page.locator(".card:not([hidden])")).to_have_count(0)
+    expect(page.locator("#empty")).to_contain_text("No matches")
+    page.fill("#filter", "")
+    expect(page.locator(".card:not([hidden])")).to_have_count(3)
+
+
+def test_remux_item_plays_natively_seeks_and_stops_when_the_page_is_left(
+    page: Any, server: ServerProcess
+) -> None:
+    open_from_library(page, server, REMUX)
+    # The seek bar spans the whole file before a single segment has played.
+    duration = server.api("GET", f"/api/v1/media/{server.media_id(REMUX)}").json()["duration"]
+    expect(page.locator("#seek")).to_have_attribute("max", str(duration).removesuffix(".0"))
+    wait_playing_past(page, 3)
+    assert page.evaluate("() => window.hlstrioPlayer.engine") == "native"
+    expect(page.locator("#engine")).to_have_text("Native HLS (browser)")
+
+    session = player_session(page, server)
+    assert (session["mode"], session["video_action"], session["audio_action"]) == (
+        "remux",
+        "copy",
+        "copy",
+    )
+    check_mode_shown(page, "remux")
+    expect(page.locator("#video-action")).to_have_text(f"Copy · H.264 {SIZE}")
+
+    check_seek_resumes(page)
+    screenshot(page, "player")
+
+    page.locator(".topbar nav a", has_text="Library").click()
+    expect(page.locator(".card")).to_have_count(3)
+    wait_until(lambda: server.sessions() == [], 10, "the session to end on pagehide")
+
+
+def test_transcode_item_is_transcoded_because_the_browser_has_no_hevc(
+    page: Any, server: ServerProcess
+) -> None:
+    open_from_library(page, server, TRANSCODE)
+    wait_playing_past(page, 3)
+    capabilities = page.evaluate("() => window.hlstrioPlayer.capabilities")
+    assert "h264" in capabilities["video_codecs"] and "hevc" not in capabilities["video_codecs"]
+    assert "aac" in capabilities["audio_codecs"]
+
+    session = player_session(page, server)
+    assert (session["mode"], session["video_action"], session["audio_action"]) == (
+        "transcode",
+        "encode",
+        "encode",
+    )
+    assert "hevc" in session["reason"] and "opus" in session["reason"]
+    check_mode_shown(page, "transcode")
+    expect(page.locator("#reason")).to_contain_text("hevc")
+    expect(page.locator("#audio-action")).to_have_text("Encode → AAC (from Opus stereo)")
+
+    check_seek_resumes(page)
+
+
+def test_stop_from_the_sessions_page_ends_the_encoder(
+    context: Any, page: Any, server: ServerProcess
+) -> None:
+    open_from_library(page, server, TRANSCODE)
+    wait_playing_past(page, 1)
+    session_id = page.evaluate("() => window.hlstrioPlayer.session.id")
+    # The encoder runs (or is paused ahead of the player) while the player plays.
+    encoders = wait_until(lambda: session_processes(server.temp_dir), 10, "the ffmpeg encoder")
+    assert player_session(page, server).get("encoder", "running") in ("running", "paused")
+
+    sessions = context.new_page()  # another tab: leaving the player would end the session
+    sessions.goto(server.url + "/sessions")
+    row = sessions.locator(f'tr[data-session-id="{session_id}"]')
+    expect(row.locator("[data-mode]")).to_have_text("transcode")
+    expect(row.locator("td").nth(2)).to_have_text("running")
+    screenshot(sessions, "sessions")
+    row.locator("button.stop").click()
+    expect(row).to_have_count(0)
+    expect(sessions.locator("#empty")).to_be_visible()
+
+    assert server.api("GET", f"/api/v1/sessions/{session_id}").status_code == 404
+    assert session_processes(server.temp_dir) == [], f"encoder {encoders} still alive"
+    assert list(server.temp_dir.iterdir()) == []
+    # The player notices and offers to start again instead of spinning forever.
+    expect(page.locator("#message-title")).to_have_text(
+        "This playback session has ended", timeout=10_000
+    )
+    expect(page.locator("#restart")).to_contain_text("Resume from")
+
+
+def test_hlsjs_engine_plays_and_seeks(page: Any, server: ServerProcess) -> None:
+    page.goto(f"{server.url}/play/{server.media_id(REMUX)}?engine=hlsjs")
+    wait_playing_past(page, 3)
+    assert page.evaluate("() => window.hlstrioPlayer.engine") == "hlsjs"
+    assert page.evaluate("() => typeof window.Hls.version") == "string"
+    expect(page.locator("#engine")).to_contain_text("hls.js 1.")
+    # MSE's answers, not the <video> element's, decide what hls.js reports.
+    capabilities = page.evaluate("() => window.hlstrioPlayer.capabilities")
+    assert "h264" in capabilities["video_codecs"] and "hevc" not in capabilities["video_codecs"]
+    check_mode_shown(page, "remux")
+    check_seek_resumes(page)
+
+
+def test_copies_h264_and_encodes_only_the_opus_audio(page: Any, server: ServerProcess) -> None:
+    open_from_library(page, server, MIXED)
+    wait_playing_past(page, 3)
+    session = player_session(page, server)
+    assert (session["mode"], session["video_action"], session["audio_action"]) == (
+        "transcode",
+        "copy",
+        "encode",
+    )
+    expect(page.locator("#video-action")).to_have_text(f"Copy · H.264 {SIZE}")
+    expect(page.locator("#audio-action")).to_have_text("Encode → AAC (from Opus stereo)")
+
+
+def test_missing_hlsjs_gives_a_clear_message_and_native_hls_does_not_need_it(
+    page: Any, server: ServerProcess
+) -> None:
+    asked: list[str] = []
+
+    def missing(route: Any) -> None:
+        asked.append(route.request.url)
+        route.fulfill(status=404, content_type="application/json", body="{}")
+
+    page.route("**/assets/vendor/hls.min.js", missing)
+    player = f"{server.url}/play/{server.media_id(REMUX)}"
+    page.goto(player + "?engine=hlsjs")
+    expect(page.locator("#message")).to_be_visible()
+    expect(page.locator("#message-text")).to_contain_text("hls.js")
+    expect(page.locator("#message-text")).to_contain_text("could not be loaded")
+    assert len(asked) == 1
+    assert server.sessions() == [], "a session was created for a page that cannot play"
+
+    page.goto(player)
+    wait_playing_past(page, 0.5)
+    assert len(asked) == 1, "native HLS playback loaded hls.js anyway"
+
+
+def test_with_users_the_pages_ask_for_a_token_and_send_it(
+    context: Any, browser_media: Path, tmp_path: Path
+) -> None:
+    with serve(browser_media, tmp_path / "auth-server", users={"alice": ALICE}) as server:
+        media_id = server.media_id(REMUX)
+        assert server.api("GET", "/").status_code == 200  # pages need no token
+        poster = f"/api/v1/media/{media_id}/poster.jpg"
+        assert server.api("GET", poster).status_code == 200
+        server.token = None
+        assert server.api("GET", poster).status_code == 401  # posters are behind auth
+        server.token = ALICE
+
+        page = context.new_page()
+        page.goto(server.url + "/")
+        page.fill("#token-input", "not-the-token-at-all")
+        page.locator("#token-form button").click()
+        expect(page.locator("#token-error")).to_have_text("That token was not accepted.")
+        page.fill("#token-input", ALICE)
+        page.locator("#token-form button").click()
+        expect(page.locator(".card")).to_have_count(3)
+        # With a token, posters come through fetch() with the header, shown as blob: URLs.
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.poster img')]"
+            ".every(img => img.src.startsWith('blob:') && img.naturalWidth > 0)",
+            timeout=20_000,
+        )
+
+        page.locator(f'.card[data-media-id="{media_id}"]').click()
+        check_mode_shown(page, "remux")  # the session was created with the remembered token
+        expect(page.locator("#token-form")).to_have_count(0)
+        assert len(server.sessions()) == 1
+
+        page.locator(".topbar nav a", has_text="Sessions").click()
+        expect(page.locator("#empty")).to_be_visible()
+        expect(page.locator("#token-form")).to_have_count(0)
+        # The pagehide DELETE carried the token too.
+        wait_until(lambda: server.sessions() == [], 10, "the session to end on pagehide")
+        page.close()
+
+
+def test_posters_and_assets_are_cached_and_revalidated(server: ServerProcess) -> None:
+    media_id = server.media_id(TRANSCODE)
+    url = f"/api/v1/media/{media_id}/poster.jpg?w=320"
+    first = server.api("GET", url)
+    assert first.status_code == 200, first.text
+    assert first.headers["content-type"] == "image/jpeg"
+    assert first.content[:2] == b"\xff\xd8"
+    assert "max-age" in first.headers["cache-control"]
+    etag = first.headers["etag"]
+    cached = list((server.cache_dir / "posters").glob(f"{media_id}-w320-*.jpg"))
+    assert len(cached) == 1
+    made_at = cached[0].stat().st_mtime_ns
+
+    assert server.api("GET", url, headers={"If-None-Match": etag}).status_code == 304
+    again = server.api("GET", url)
+    assert (again.content, again.headers["etag"]) == (first.content, etag)
+    assert cached[0].stat().st_mtime_ns == made_at, "the poster was made twice"
+    assert server.api("GET", f"/api/v1/media/{media_id}/poster.jpg?w=7").status_code == 400
+    assert server.api("GET", "/api/v1/media/nope/poster.jpg").status_code == 404
+
+    hlsjs = server.api("GET", "/assets/vendor/hls.min.js", headers={"Accept-Encoding": "gzip"})
+    assert hlsjs.status_code == 200
+    assert hlsjs.headers["content-encoding"] == "gzip"
+    assert hlsjs.headers["content-type"].startswith("text/javascript")
+    assert hlsjs.content == (STATIC_DIR / "vendor" / "hls.min.js").read_bytes()
+    assert hlsjs.num_bytes_downloaded < len(hlsjs.content) // 2
+    revalidated = server.api(
+        "GET", "/assets/vendor/hls.min.js", headers={"If-None-Match": hlsjs.headers["etag"]}
+    )
+    assert revalidated.status_code == 304
+    for outside in ("/assets/%2e%2e/_ui.py", "/assets/..%2F_ui.py", "/assets/nope.js"):
+        assert server.api("GET", outside).status_code == 404, outside
+
+
+def test_ui_files_ship_as_package_data() -> None:
+    """A non-editable `pip install .` must carry every page, script and the vendored hls.js."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["hlstrio.web"]
+    package = STATIC_DIR.parent
+    files = [p.relative_to(package).as_posix() for p in STATIC_DIR.rglob("*") if p.is_file()]
+    assert "static/vendor/hls.min.js" in files and "static/vendor/hls.js.LICENSE" in files
+
+    def shipped(file: str, pattern: str) -> bool:  # setuptools globs: "*" stops at "/"
+        parts, globs = file.split("/"), pattern.split("/")
+        return len(parts) == len(globs) and all(map(fnmatch.fnmatchcase, parts, globs))
+
+    unshipped = [f for f in files if not any(shipped(f, p) for p in patterns)]
+    assert unshipped == []

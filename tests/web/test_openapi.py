@@ -1,0 +1,178 @@
+"""The checked-in OpenAPI spec stays true: routes <-> paths, and live answers <-> schemas."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import trio
+
+from hlstrio.web import create_app
+from hlstrio.web._openapi import load_spec
+
+from ..support import fake_ffmpeg, wait_until
+from ._spec import check_response, operation, spec
+from .conftest import StartServer
+
+ALICE = "alice-token-0123456789"
+AUTH = {"Authorization": f"Bearer {ALICE}"}
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return own + [r for v in node.values() for r in _refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _refs(v)]
+    return []
+
+
+def test_spec_is_well_formed() -> None:
+    document = spec()
+    assert document["openapi"].startswith("3.1.")
+    for name, schema in document["components"]["schemas"].items():
+        jsonschema.Draft202012Validator.check_schema(schema), name
+    for ref in _refs(document):
+        assert ref.startswith("#/components/schemas/"), ref
+        assert ref.rsplit("/", 1)[1] in document["components"]["schemas"], ref
+    operation_ids = [
+        op["operationId"]
+        for item in document["paths"].values()
+        for method, op in item.items()
+        if method != "parameters"
+    ]
+    assert len(operation_ids) == len(set(operation_ids))
+    for template, item in document["paths"].items():
+        declared = {p["name"] for p in item.get("parameters", []) if p["in"] == "path"}
+        assert declared == set(re.findall(r"\{([^}]+)\}", template)), template
+
+
+def test_spec_ships_as_package_data() -> None:
+    # A wheel install must carry the file, not only an editable checkout.
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert "openapi.json" in pyproject["tool"]["setuptools"]["package-data"]["hlstrio.web"]
+
+
+async def test_every_route_is_described_and_every_description_is_a_route(
+    start_server: StartServer,
+) -> None:
+    server = await start_server()
+    app = create_app(server.running.services)
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        template = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
+        for method in rule.methods or ():
+            if method not in ("HEAD", "OPTIONS"):  # added by Quart to every GET route / rule
+                routes.add((template, method.lower()))
+    described = {
+        (template, method)
+        for template, item in spec()["paths"].items()
+        for method in item
+        if method != "parameters"
+    }
+    assert routes - described == set(), "routes missing from openapi.json"
+    assert described - routes == set(), "openapi.json describes routes the app does not have"
+
+
+async def test_openapi_json_is_served(start_server: StartServer) -> None:
+    server = await start_server()
+    response = await server.client.get("/openapi.json")
+    check_response(response)
+    assert response.json() == load_spec()
+
+
+async def test_live_responses_match_the_spec(start_server: StartServer) -> None:
+    """A tour of every operation and most documented statuses, each answer checked."""
+    server = await start_server(users={"alice": ALICE}, max_sessions_per_user=2)
+    client = server.client
+    seen: set[tuple[str, str, int]] = set()
+
+    async def call(method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = await client.request(method, path, **kwargs)
+        op = check_response(response)
+        seen.add((op.template, op.method, response.status_code))
+        return response
+
+    await call("GET", "/healthz")
+    await call("GET", "/api/v1/media")  # 401
+    items = (await call("GET", "/api/v1/media", headers=AUTH)).json()["items"]
+    by_path = {item["path"]: item["id"] for item in items}
+    await call("GET", f"/api/v1/media/{by_path['h264_aac.mp4']}", headers=AUTH)
+    await call("GET", "/api/v1/media/nope", headers=AUTH)
+    await call("GET", "/api/v1/media/nope/poster.jpg", headers=AUTH)
+    await call("GET", f"/api/v1/media/{by_path['h264_aac.mp4']}/poster.jpg?w=7", headers=AUTH)
+    await call("GET", "/api/v1/media/nope/poster.jpg")  # 401
+
+    post = "/api/v1/sessions"
+    remux = await call("POST", post, json={"media_id": by_path["h264_aac.mp4"]}, headers=AUTH)
+    assert remux.status_code == 201 and remux.headers["location"].endswith(remux.json()["id"])
+    await call("POST", post, json={"media_id": by_path["h264_aac.mp4"]}, headers=AUTH)  # 200
+    transcode = await call("POST", post, json={"media_id": by_path["hevc_opus.mkv"]}, headers=AUTH)
+    assert transcode.json()["mode"] == "transcode"
+    too_many = await call("POST", post, json={"media_id": by_path["two_audio.mp4"]}, headers=AUTH)
+    assert too_many.status_code == 429
+    for body in (b"{", b"[]", b'{"media_id": "x", "nope": 1}', b'{"media_id": 3}'):
+        await call("POST", post, content=body, headers=AUTH)  # 400
+    await call("POST", post, json={"media_id": "nope"}, headers=AUTH)  # 404
+    await call("POST", post, content=b" " * (65 * 1024), headers=AUTH)  # 413
+    body = {"media_id": by_path["hevc_opus.mkv"], "mode": "remux"}
+    await call("POST", post, json=body, headers=AUTH)  # 415
+    await call("POST", post, json={"media_id": "x"})  # 401
+
+    await call("GET", post, headers=AUTH)
+    await call("GET", post)  # 401
+    for session in (remux.json(), transcode.json()):
+        sid, master = session["id"], session["master_url"]
+        await call("GET", f"/api/v1/sessions/{sid}", headers=AUTH)
+        await call("GET", master)
+        await call("GET", master.replace("master", "index"))
+        await call("GET", master.replace("master.m3u8", "seg-0.ts"))
+        await call("GET", master.replace("master.m3u8", "seg-999.ts"))  # 404
+    await call("GET", "/api/v1/sessions/nope", headers=AUTH)
+    await call("GET", "/hls/nope/master.m3u8")
+    await call("GET", "/hls/nope/index.m3u8")
+    await call("GET", "/hls/nope/seg-0.ts")
+    await call("DELETE", f"/api/v1/sessions/{remux.json()['id']}", headers=AUTH)  # 204
+    await call("DELETE", f"/api/v1/sessions/{remux.json()['id']}", headers=AUTH)  # 404
+    await call("DELETE", "/api/v1/sessions/x")  # 401
+
+    for page in ("/", "/play/x", "/sessions", "/assets/nope.js"):
+        await call("GET", page)
+    await call("GET", "/openapi.json")
+
+    # Every operation was exercised at least once.
+    exercised = {(template, method) for template, method, _ in seen}
+    for template, item in spec()["paths"].items():
+        for method in item:
+            if method != "parameters":
+                assert (template, method) in exercised, (template, method)
+
+
+async def test_failure_answers_match_the_spec(start_server: StartServer, tmp_path: Path) -> None:
+    """502 (encoder failed) and 503 + Retry-After (segment not ready) as documented."""
+    crash = await start_server(ffmpeg=fake_ffmpeg(tmp_path, "crash"))
+    session = await crash.create("hevc_opus.mkv")
+    failed = crash.running.services.manager.lookup(session["id"])
+    assert failed is not None
+    seg0 = session["master_url"].replace("master.m3u8", "seg-0.ts")
+    response = await crash.client.get(seg0)
+    # The encoder may be restarted a few times first; then every request is a 502.
+    await wait_until(lambda: failed.state == "failed", timeout=20)
+    response = await crash.client.get(seg0)
+    check_response(response)
+    assert response.status_code == 502
+    check_response(await crash.client.get(session["master_url"]))
+
+    stuck = await start_server(ffmpeg=fake_ffmpeg(tmp_path, "stuck"), segment_wait=0.3)
+    session = await stuck.create("hevc_opus.mkv")
+    response = await stuck.client.get(session["master_url"].replace("master.m3u8", "seg-0.ts"))
+    assert response.status_code == 503
+    check_response(response)
+    assert operation("GET", "/hls/x/seg-0.ts").template == "/hls/{session_id}/seg-{index}.ts"
+    with trio.fail_after(10):
+        assert (await stuck.client.delete(f"/api/v1/sessions/{session['id']}")).status_code == 204
