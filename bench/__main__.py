@@ -1,55 +1,106 @@
-"""Run the benchmarks and write BENCHMARKS.md: `python -m bench [name ...]`."""
+"""Run the benchmarks and write BENCHMARKS.md: `python -m bench [name ...]`.
+
+Running a subset replaces only that subset's rows; the other rows keep their own date.
+"""
 
 from __future__ import annotations
 
+import os
 import platform
+import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from . import lookup
+from . import capacity, lookup, playlist, segments, startup
 from ._common import Result
 
-BENCHES = {"lookup": lookup.run}
+BenchFn = Callable[[], Result | list[Result]]
+BENCHES: dict[str, BenchFn] = {
+    "lookup": lookup.run,  # P1
+    "segments": segments.run,  # P2, direct and through the nginx front
+    "playlist": playlist.run,  # P3
+    "startup": startup.run,  # P4
+    "capacity": capacity.run,  # P7
+}
 OUT = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
+_HEADER = "| figure | hlstrio | baseline | ratio | target | unit | command | note | measured |"
 
 
 def main(names: list[str]) -> int:
-    results: list[Result] = []
-    for name in names or list(BENCHES):
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown:
+        print(f"unknown bench(es) {unknown}; choose from {list(BENCHES)}", file=sys.stderr)
+        return 2
+    chosen = names or list(BENCHES)
+    rows: dict[str, list[str]] = {}
+    begun = time.perf_counter()
+    for name in chosen:
         print(f"bench: {name} ...", flush=True)
         start = time.perf_counter()
-        result = BENCHES[name]()
-        print(
-            f"  {result.figure}: {result.value:.3f} vs {result.baseline:.3f} {result.unit} "
-            f"(ratio {result.ratio:.3f}) in {time.perf_counter() - start:.0f} s",
-            flush=True,
-        )
-        results.append(result)
-    write(results)
+        outcome = BENCHES[name]()
+        results = outcome if isinstance(outcome, list) else [outcome]
+        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        for result in results:
+            print(
+                f"  {result.figure}: {result.value:.3f} vs {result.baseline:.3f} {result.unit} "
+                f"(ratio {result.ratio:.3f})",
+                flush=True,
+            )
+        print(f"  ({time.perf_counter() - start:.0f} s)", flush=True)
+        rows[name] = [_row(r, stamp) for r in results]
+    write(rows, full=not names, seconds=time.perf_counter() - begun)
     return 0
 
 
-def write(results: list[Result]) -> None:
+def _row(r: Result, stamp: str) -> str:
+    return (
+        f"| {r.figure} | {r.value:.3f} | {r.baseline:.3f} | {r.ratio:.3f} | {r.target} "
+        f"| {r.unit} | `{r.command}` | {r.note} | {stamp} |"
+    )
+
+
+def _previous_rows() -> dict[str, list[str]]:
+    """Rows of the current file, by bench name (from their `nox -s bench -- NAME` command)."""
+    rows: dict[str, list[str]] = {}
+    if not OUT.exists():
+        return rows
+    for line in OUT.read_text().splitlines():
+        match = re.search(r"`nox -s bench -- (\w+)`", line)
+        if line.startswith("| ") and match and match.group(1) in BENCHES:
+            if line.count(" | ") < _HEADER.count(" | "):
+                line += " (earlier format) |"
+            rows.setdefault(match.group(1), []).append(line)
+    return rows
+
+
+def write(fresh: dict[str, list[str]], *, full: bool, seconds: float) -> None:
+    rows = {**_previous_rows(), **fresh}
+    run = "full run" if full else f"partial run ({', '.join(fresh)})"
     lines = [
         "# Benchmarks",
         "",
         "Written by `nox -s bench` (never by the test suite). Each figure is measured beside its",
-        "baseline in the same run on the same machine; the ratio is what to compare across runs.",
+        "baseline in the same run on the same machine, in alternating rounds; the ratio is what",
+        "to compare across runs. `nox -s bench -- NAME` reruns one bench and keeps the others'",
+        "rows (with their own date). Profiling notes and what the numbers mean: PERFORMANCE.md.",
         "",
-        f"Last run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on "
-        f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}.",
+        f"Last {run}: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on "
+        f"{platform.machine()}, {_cpus()} CPUs, {platform.python_implementation()} "
+        f"{platform.python_version()}, {seconds / 60:.1f} min.",
         "",
-        "| figure | hlstrio | baseline | ratio | target | unit | command | note |",
-        "|---|---|---|---|---|---|---|---|",
+        _HEADER,
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in results:
-        lines.append(
-            f"| {r.figure} | {r.value:.3f} | {r.baseline:.3f} | {r.ratio:.3f} | {r.target} "
-            f"| {r.unit} | `{r.command}` | {r.note} |"
-        )
+    for name in BENCHES:
+        lines.extend(rows.get(name, []))
     OUT.write_text("\n".join(lines) + "\n")
     print(f"wrote {OUT}")
+
+
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0))
 
 
 if __name__ == "__main__":

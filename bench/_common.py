@@ -130,9 +130,13 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
 
 
 def require(tool: str) -> str:
-    path = shutil.which(tool) or (f"/usr/sbin/{tool}" if Path(f"/usr/sbin/{tool}").exists() else None)
+    path = shutil.which(tool) or (
+        f"/usr/sbin/{tool}" if Path(f"/usr/sbin/{tool}").exists() else None
+    )
     if path is None:
-        raise RuntimeError(f"{tool} not found: apt-get install -y nginx-light wrk (nox -s bench does)")
+        raise RuntimeError(
+            f"{tool} not found: apt-get install -y nginx-light wrk (nox -s bench does)"
+        )
     return path
 
 

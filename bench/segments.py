@@ -118,4 +118,3 @@ def run() -> list[Result]:
             note=f"docs/nginx.conf, {mb:.2f} MB segment; {wrk_note}; {errors('ft', 'nt')}",
         ),
     ]
-

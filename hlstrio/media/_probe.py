@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 from av.stream import Disposition
@@ -77,7 +78,13 @@ _TRUNCATION_SLACK = 1.0  # seconds
 _READ_ERRORS = (av.FFmpegError, OSError, ValueError, EOFError, ArithmeticError, LookupError)
 
 
-def probe(path: Path) -> MediaInfo:
+# From this size on, MP4/MOV keyframes come from the container's sample index (the moov box,
+# read at open) instead of a demux of every packet: a two-hour film costs milliseconds, not a
+# read of gigabytes. Smaller files take the exact full scan, which is cheap for them.
+INDEX_MIN_BYTES = 32 * 1024 * 1024
+
+
+def probe(path: Path, *, index_min_bytes: int = INDEX_MIN_BYTES) -> MediaInfo:
     """Read a media file's streams and video keyframe index without decoding anything.
 
     Blocking (file I/O, up to a full demux of the video stream): run it in a worker thread.
@@ -90,7 +97,7 @@ def probe(path: Path) -> MediaInfo:
         with av.open(
             name, "r", container_options=dict(_OPEN_OPTIONS), metadata_errors="replace"
         ) as container:
-            return _probe_container(container, size)
+            return _probe_container(container, size, use_index=size >= index_min_bytes)
     except ProbeError as exc:
         raise ProbeError(f"{path}: {exc}") from None
     except _READ_ERRORS as exc:
@@ -104,7 +111,9 @@ def _describe(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _probe_container(container: av.container.InputContainer, size: int) -> MediaInfo:
+def _probe_container(
+    container: av.container.InputContainer, size: int, *, use_index: bool = False
+) -> MediaInfo:
     vstream = _pick_video_stream(container)
     audio = tuple(info for s in container.streams.audio if (info := _audio_info(s)) is not None)
     if vstream is None and not audio:
@@ -119,7 +128,8 @@ def _probe_container(container: av.container.InputContainer, size: int) -> Media
         if time_base is None or time_base <= 0:
             raise ProbeError("video stream has no time base")
         fps = _stream_fps(vstream)
-        index = _scan_video_packets(container, vstream, time_base, fps)
+        found = _index_from_mov(container, vstream, fps, size) if use_index else None
+        index = found or _scan_video_packets(container, vstream, time_base, fps)
         if not index.keyframe_pts:
             raise ProbeError("video stream has no keyframes")
         assert index.end_pts is not None and index.start_pts is not None
@@ -279,6 +289,60 @@ def _scan_video_packets(
     if max_pts is not None:
         index.end_pts = max_pts + max_pts_duration
     return index
+
+
+def _index_from_mov(
+    container: av.container.InputContainer, stream: VideoStream, fps: float, size: int
+) -> _KeyframeIndex | None:
+    """Keyframes and GOP sizes from an MP4/MOV sample table, or None to fall back to a scan.
+
+    The table gives each sample's DTS, size and keyframe flag; a keyframe's PTS is its DTS plus
+    the composition offset, which encoders keep constant for keyframes. That is checked on the
+    first, middle and last keyframe; any doubt (or a table that points past the end of a
+    truncated file) means the full scan decides instead.
+    """
+    if container.format.name.split(",")[0] != "mov":
+        return None
+    entries = list(stream.index_entries)
+    if len(entries) < 2 or any(e.size <= 0 for e in entries):
+        return None
+    if max(e.pos + e.size for e in entries) > size:
+        return None  # the table promises data the file does not have
+    keyframes = [i for i, e in enumerate(entries) if e.is_keyframe]
+    if not keyframes:
+        return None
+    first = _keyframe_packet(container, stream, entries[keyframes[0]].timestamp)
+    if first is None or first.pts is None or first.dts is None:
+        return None
+    offset = first.pts - first.dts
+    for k in {keyframes[len(keyframes) // 2], keyframes[-1]}:
+        packet = _keyframe_packet(container, stream, entries[k].timestamp)
+        if packet is None or packet.pts is None or packet.pts - entries[k].timestamp != offset:
+            return None
+    index = _KeyframeIndex()
+    index.first_keyframe = bytes(first)
+    for i, entry in enumerate(entries):
+        if entry.is_keyframe:
+            index.keyframe_pts.append(entry.timestamp + offset)
+            index.gop_bytes.append(0)
+        if index.gop_bytes and i >= keyframes[0]:
+            index.gop_bytes[-1] += entry.size
+    time_base = stream.time_base
+    assert time_base is not None
+    frame_ticks = round(1 / (fps * time_base)) if fps > 0 else 0
+    index.start_pts = index.keyframe_pts[0]
+    index.end_pts = max(e.timestamp for e in entries) + offset + frame_ticks
+    return index
+
+
+def _keyframe_packet(
+    container: av.container.InputContainer, stream: VideoStream, dts: int
+) -> av.Packet[Any] | None:
+    container.seek(dts, stream=stream, backward=True, any_frame=False)
+    for packet in container.demux(stream):
+        if packet.dts is not None and packet.dts >= dts:
+            return packet if packet.dts == dts and packet.is_keyframe else None
+    return None
 
 
 # --- RFC 6381 codec strings -------------------------------------------------------------------

@@ -19,10 +19,10 @@ import shutil
 import tempfile
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import trio
 
@@ -46,6 +46,7 @@ from ._transcode import SegmentMissing, Transcoder
 log = logging.getLogger("hlstrio.session")
 
 State = Literal["starting", "running", "idle", "failed"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +360,16 @@ class Session:
     # -- the segment path ---------------------------------------------------------------------
     async def segment(self, index: int) -> bytes:
         """The bytes of segment `index`, waiting up to `segment_wait` for them to exist."""
+        return await self._wait_for(index, self._try_segment)
+
+    async def segment_path(self, index: int) -> Path | None:
+        """The on-disk file of a transcode segment (for X-Accel-Redirect), waiting like
+        `segment`; None for a remux, whose segments exist only in memory."""
+        if not self.plan.transcodes:
+            return None
+        return await self._wait_for(index, self._try_path)
+
+    async def _wait_for(self, index: int, attempt: Callable[[int], Awaitable[T | None]]) -> T:
         if not 0 <= index < len(self.timeline):
             raise SegmentError(404, "segment_not_found", f"segment {index} is not in the playlist")
         self._check_usable()
@@ -367,10 +378,10 @@ class Session:
         with trio.move_on_after(self._settings.segment_wait):
             while True:
                 self._check_usable()
-                data = await self._try_segment(index)
-                if data is not None:
+                result = await attempt(index)
+                if result is not None:
                     self.touch()
-                    return data
+                    return result
                 waiter = self._waiters.get(index)
                 if waiter is None:
                     waiter = self._waiters[index] = trio.Event()
@@ -390,22 +401,26 @@ class Session:
         if self.state == "failed":
             raise SegmentError(502, "encoder_failed", f"the encoder failed: {self.failure}")
 
+    async def _try_path(self, index: int) -> Path | None:
+        if self.transcoder is None:
+            return None  # the encoder is not set up yet (the session is starting)
+        try:
+            return self.transcoder.request(index)
+        except SegmentMissing as exc:
+            raise SegmentError(502, "segment_missing", str(exc)) from None
+
     async def _try_segment(self, index: int) -> bytes | None:
-        if self.transcoder is not None:
-            try:
-                path = self.transcoder.request(index)
-            except SegmentMissing as exc:
-                raise SegmentError(502, "segment_missing", str(exc)) from None
+        if self.plan.transcodes:
+            path = await self._try_path(index)
             if path is None:
                 return None
             try:
                 return await trio.to_thread.run_sync(path.read_bytes)
             except FileNotFoundError:
                 # Pruned between the check and the read: the next round re-makes it.
-                self.transcoder.prune(index)
+                if self.transcoder is not None:
+                    self.transcoder.prune(index)
                 return None
-        if self.plan.transcodes:
-            return None  # the encoder is not set up yet (the session is starting)
         data = self._cache.get(index)
         if data is not None:
             self._cache.move_to_end(index)

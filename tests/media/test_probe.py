@@ -313,3 +313,19 @@ def test_audio_and_video_dispatch() -> None:
         assert audio_codec_string(codec, None, b"\x01\x02") is None
     assert video_codec_string("h264", bytes([1, 0x64, 0, 0x28])) == "avc1.640028"
     assert video_codec_string("vp9", b"\x01\x02\x03\x04") is None
+
+
+@pytest.mark.parametrize("name", ["h264_aac.mp4", "two_audio.mp4", "hevc_opus.mkv"])
+def test_container_index_gives_the_same_keyframes_as_a_full_scan(
+    media_dir: Path, name: str
+) -> None:
+    # index_min_bytes=0 forces the sample-table path for these tiny files (MP4); MKV falls
+    # back to the scan. Either way the result must be exactly what the full scan finds.
+    scanned = probe(media_dir / name, index_min_bytes=1 << 62)
+    indexed = probe(media_dir / name, index_min_bytes=0)
+    assert indexed == scanned
+
+
+def test_container_index_of_a_truncated_file_falls_back_to_the_scan(media_dir: Path) -> None:
+    with pytest.raises(ProbeError, match="truncated"):
+        probe(media_dir / "truncated.mp4", index_min_bytes=0)

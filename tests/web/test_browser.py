@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from hlstrio.media import generate_clip
 from hlstrio.web._ui import STATIC_DIR
 
 from ..support import session_processes
@@ -37,6 +38,7 @@ REPO = Path(__file__).resolve().parents[2]
 REMUX = "Test Pattern (H264, AAC).mp4"
 TRANSCODE = "Test Pattern (HEVC, Opus).mkv"
 MIXED = "Test Pattern (H264, Opus).mkv"
+TWO_AUDIO = "Two Audio Tracks.mp4"
 ALICE = "alice-browser-token-0123"
 VIDEO = "document.getElementById('video')"
 SIZE = "256\N{MULTIPLICATION SIGN}144"  # as the pages write it
@@ -49,8 +51,11 @@ SIZE = "256\N{MULTIPLICATION SIGN}144"  # as the pages write it
 def browser_media(
     tmp_path_factory: pytest.TempPathFactory, long_media_dir: Path, ffmpeg: str
 ) -> Path:
-    """Two-minute H.264/AAC and HEVC/Opus clips (room to seek far), plus H.264 with Opus."""
+    """Two-minute H.264/AAC and HEVC/Opus clips (room to seek far), H.264 with Opus audio, and
+    a file with two audio tracks."""
     root = tmp_path_factory.mktemp("browser-media")
+    size = {"width": 256, "height": 144}
+    generate_clip(root / TWO_AUDIO, "two_audio_mp4", ffmpeg=ffmpeg, seconds=16, **size)
     for name, source in ((REMUX, "long_h264.mp4"), (TRANSCODE, "long_hevc.mkv")):
         try:
             os.link(long_media_dir / source, root / name)
@@ -175,8 +180,8 @@ def test_library_lists_every_item_with_metadata_posters_and_a_filter(
 ) -> None:
     page.goto(server.url + "/")
     cards = page.locator(".card")
-    expect(cards).to_have_count(3)
-    expect(page.locator("#count")).to_have_text("3")
+    expect(cards).to_have_count(4)
+    expect(page.locator("#count")).to_have_text("4")
     remux = page.locator(f'.card[data-media-id="{server.media_id(REMUX)}"]')
     expect(remux.locator(".card-title")).to_have_text("Test Pattern (H264, AAC)")
     expect(remux.locator(".card-meta")).to_have_text(f"{SIZE}·H.264·AAC·MP4")
@@ -190,7 +195,7 @@ def test_library_lists_every_item_with_metadata_posters_and_a_filter(
         ".every(img => img.complete && img.naturalWidth === 256)",
         timeout=20_000,
     )
-    expect(page.locator(".poster img")).to_have_count(3)
+    expect(page.locator(".poster img")).to_have_count(4)
     screenshot(page, "library")
 
     page.fill("#filter", "hevc")
@@ -198,12 +203,12 @@ def test_library_lists_every_item_with_metadata_posters_and_a_filter(
     expect(page.locator(".card:not([hidden]) .card-title")).to_have_text(
         "Test Pattern (HEVC, Opus)"
     )
-    expect(page.locator("#count")).to_have_text("1 of 3")
+    expect(page.locator("#count")).to_have_text("1 of 4")
     page.fill("#filter", "no such title")
     expect(page.locator(".card:not([hidden])")).to_have_count(0)
     expect(page.locator("#empty")).to_contain_text("No matches")
     page.fill("#filter", "")
-    expect(page.locator(".card:not([hidden])")).to_have_count(3)
+    expect(page.locator(".card:not([hidden])")).to_have_count(4)
 
 
 def test_remux_item_plays_natively_seeks_and_stops_when_the_page_is_left(
@@ -230,7 +235,7 @@ def test_remux_item_plays_natively_seeks_and_stops_when_the_page_is_left(
     screenshot(page, "player")
 
     page.locator(".topbar nav a", has_text="Library").click()
-    expect(page.locator(".card")).to_have_count(3)
+    expect(page.locator(".card")).to_have_count(4)
     wait_until(lambda: server.sessions() == [], 10, "the session to end on pagehide")
 
 
@@ -313,6 +318,29 @@ def test_copies_h264_and_encodes_only_the_opus_audio(page: Any, server: ServerPr
     expect(page.locator("#audio-action")).to_have_text("Encode → AAC (from Opus stereo)")
 
 
+def test_player_starts_at_t_and_switches_audio_tracks(page: Any, server: ServerProcess) -> None:
+    page.goto(f"{server.url}/play/{server.media_id(TWO_AUDIO)}?t=6")
+    wait_playing_past(page, 6.2)
+    first = player_session(page, server)
+    assert first["start"] == 6
+    tracks = page.locator("#audio-track option")
+    expect(tracks).to_have_count(2)
+    expect(tracks.nth(1)).to_have_text("French · AAC · stereo")
+    second_track = int(tracks.nth(1).get_attribute("value"))
+    assert first["audio"] != second_track
+
+    page.select_option("#audio-track", str(second_track))
+    page.wait_for_function(
+        f"() => window.hlstrioPlayer.session.id !== {first['id']!r}", timeout=10_000
+    )
+    wait_playing_past(page, 7)
+    second = player_session(page, server)
+    assert second["audio"] == second_track
+    assert second["start"] >= 6  # carried on from where the first track was
+    # Same media, other parameters: the server replaced the first session.
+    assert [s["id"] for s in server.sessions()] == [second["id"]]
+
+
 def test_missing_hlsjs_gives_a_clear_message_and_native_hls_does_not_need_it(
     page: Any, server: ServerProcess
 ) -> None:
@@ -355,7 +383,7 @@ def test_with_users_the_pages_ask_for_a_token_and_send_it(
         expect(page.locator("#token-error")).to_have_text("That token was not accepted.")
         page.fill("#token-input", ALICE)
         page.locator("#token-form button").click()
-        expect(page.locator(".card")).to_have_count(3)
+        expect(page.locator(".card")).to_have_count(4)
         # With a token, posters come through fetch() with the header, shown as blob: URLs.
         page.wait_for_function(
             "() => [...document.querySelectorAll('.poster img')]"

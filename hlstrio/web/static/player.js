@@ -268,8 +268,9 @@ function attachHlsJs(url, start) {
 }
 
 function autoplay() {
-  video.play().catch(() => {
-    // Autoplay with sound was refused: wait for a click.
+  video.play().catch((err) => {
+    // Autoplay with sound was refused (or interrupted): wait for a click.
+    console.info(`autoplay: ${err.name}: ${err.message}`);
     $("spinner").hidden = true;
     $("big-play").hidden = false;
   });
