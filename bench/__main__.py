@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import capacity, lookup, playlist, segments, startup
+from . import capacity, lookup, playlist, seek, segments, startup
 from ._common import Result
 
 BenchFn = Callable[[], Result | list[Result]]
@@ -23,6 +23,7 @@ BENCHES: dict[str, BenchFn] = {
     "playlist": playlist.run,  # P3
     "startup": startup.run,  # P4
     "capacity": capacity.run,  # P7
+    "seek": seek.run,  # issue 3: far seeks, throttled CPU, keyframe index
 }
 OUT = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 _HEADER = "| figure | hlstrio | baseline | ratio | target | unit | command | note | measured |"
@@ -82,9 +83,10 @@ def write(fresh: dict[str, list[str]], *, full: bool, seconds: float) -> None:
         "# Benchmarks",
         "",
         "Written by `nox -s bench` (never by the test suite). Each figure is measured beside its",
-        "baseline in the same run on the same machine, in alternating rounds; the ratio is what",
-        "to compare across runs. `nox -s bench -- NAME` reruns one bench and keeps the others'",
-        "rows (with their own date). Profiling notes and what the numbers mean: PERFORMANCE.md.",
+        "baseline in the same run on the same machine, in alternating rounds (throughput: the",
+        "best round of each side, since noise from other work on the machine only ever lowers",
+        "it); the ratio is what to compare across runs. `nox -s bench -- NAME` reruns one bench",
+        "and keeps the other rows (with their own date). Where the time goes: PERFORMANCE.md.",
         "",
         f"Last {run}: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on "
         f"{platform.machine()}, {_cpus()} CPUs, {platform.python_implementation()} "

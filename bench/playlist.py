@@ -9,14 +9,13 @@ route returning the same bytes with the same headers, under the same Hypercorn c
 from __future__ import annotations
 
 import secrets
-import statistics
 import sys
 
 import httpx
 
 from ._common import WORK, Result, Wrk, listening, media, server, wrk
 
-ROUNDS = 3
+ROUNDS = 4
 SECONDS = 6
 CONNECTIONS = 20
 
@@ -55,11 +54,12 @@ def run() -> list[Result]:
                 runs["off"].append(wrk(off + off_url, SECONDS, CONNECTIONS))
 
     def rps(key: str) -> float:
-        return statistics.median(r.requests_per_s for r in runs[key])
+        # Best round: the machine is shared, and noise only ever lowers a throughput.
+        return max(r.requests_per_s for r in runs[key])
 
     errors = sum(r.errors for rs in runs.values() for r in rs)
     note = (
-        f"{len(body)} B playlist; wrk -t2 -c{CONNECTIONS} {SECONDS} s, median of {ROUNDS} "
+        f"{len(body)} B playlist; wrk -t2 -c{CONNECTIONS} {SECONDS} s, best of {ROUNDS} "
         f"alternating rounds; {errors} errors"
     )
     return [

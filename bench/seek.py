@@ -104,7 +104,7 @@ def _seek(remux_file: Path, transcode_file: Path) -> list[Result]:
             far = int(count * 0.9)
             c.get(base + "seg-0.ts")  # a player started at the beginning
             # Three far seeks (each behind the last, so each restarts a transcode).
-        hlstrio = min(_ttfb(c, f"{base}seg-{far - k}.ts") for k in (0, 10, 20))
+            hlstrio = min(_ttfb(c, f"{base}seg-{far - k}.ts") for k in (0, 10, 20))
             if mode == "remux":
                 # Baseline: the same bytes straight from memory (a warm repeat of one request).
                 baseline = min(_ttfb(c, f"{base}seg-{far}.ts") for _ in range(5))

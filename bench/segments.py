@@ -7,15 +7,13 @@ once, with the same wrk settings, so machine noise hits both sides alike.
 
 from __future__ import annotations
 
-import statistics
-
 import httpx
 
 from ._common import WORK, Result, Wrk, free_port, media, server, wrk
 from ._nginx import front_config, nginx, static_config
 
-ROUNDS = 3
-SECONDS = 8
+ROUNDS = 4
+SECONDS = 6
 CONNECTIONS = 20
 
 
@@ -51,8 +49,8 @@ def run() -> list[Result]:
         # A second user would replace the remux session: the transcode one lives on `accel`,
         # and `direct` gets its own transcode session after the remux one is measured.
         front_url = _session(ac, "transcode")
-        transcode_bytes = _warm(ac, front_url)
-        (www / "transcode.ts").write_bytes(transcode_bytes)
+        # Waits for the encoder; in accel mode hlstrio's own answer has no body.
+        assert _warm(ac, front_url) == b""
 
         static_port, front_port = free_port(), free_port()
         servers = static_config(static_port, www) + front_config(
@@ -62,7 +60,9 @@ def run() -> list[Result]:
             plain = f"http://127.0.0.1:{static_port}"
             front = f"http://127.0.0.1:{front_port}"
             through = httpx.get(front + front_url, timeout=60)
-            assert through.status_code == 200 and through.content == transcode_bytes
+            assert through.status_code == 200 and through.content, through.text
+            transcode_bytes = through.content
+            (www / "transcode.ts").write_bytes(transcode_bytes)
             runs: dict[str, list[Wrk]] = {k: [] for k in ("nr", "hr", "nt", "ft")}
             for _ in range(ROUNDS):
                 runs["nr"].append(wrk(f"{plain}/remux.ts", SECONDS, CONNECTIONS))
@@ -79,14 +79,15 @@ def run() -> list[Result]:
                 runs["hd"].append(wrk(direct + disk_url, SECONDS, CONNECTIONS))
 
     def rps(key: str) -> float:
-        return statistics.median(r.requests_per_s for r in runs[key])
+        # Best round: the machine is shared, and noise only ever lowers a throughput.
+        return max(r.requests_per_s for r in runs[key])
 
     def errors(*keys: str) -> str:
         count = sum(r.errors for key in keys for r in runs[key])
         return f"{count} errors" if count else "0 errors"
 
     mb = len(transcode_bytes) / 1e6
-    wrk_note = f"wrk -t2 -c{CONNECTIONS} {SECONDS} s, median of {ROUNDS} alternating rounds"
+    wrk_note = f"wrk -t2 -c{CONNECTIONS} {SECONDS} s, best of {ROUNDS} alternating rounds"
     return [
         Result(
             figure="P2 warm remux segment (in memory) req/s ÷ nginx sendfile, same bytes",

@@ -134,6 +134,8 @@ class Transcoder:
         if action == "start":
             if self._missing_from is not None and index >= self._missing_from:
                 raise SegmentMissing(f"the encoder ended without segment {index}")
+            # A seek (either way) moves the player: throttle against where it went.
+            self.furthest_requested = index
             self.start(index)
         self._throttle()
         self._prune_behind()

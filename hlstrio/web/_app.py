@@ -8,7 +8,7 @@ from typing import Any
 import trio
 from quart import Response, jsonify
 from quart_trio import QuartTrio
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from .._metrics import Metrics
 from ._api import api_blueprint
@@ -57,7 +57,11 @@ def create_app(services: Services, metrics: Metrics | None = None) -> QuartTrio:
         )
         message = "no such resource" if status == 404 else (exc.description or exc.name)
         count(status, code)
-        return error_response(status, code, message)
+        headers = None
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            # RFC 9110 15.5.6: a 405 names the methods the resource supports.
+            headers = {"Allow": ", ".join(sorted(exc.valid_methods))}
+        return error_response(status, code, message, headers)
 
     @app.errorhandler(Exception)
     async def unexpected(exc: Exception) -> Response:

@@ -73,7 +73,7 @@ class Segments:
             raise ApiError(404, "session_not_found", "unknown or ended session")
         started = time.perf_counter()
         try:
-            path = await segment_path(session, index) if self._accel else None
+            path = await session.segment_path(index) if self._accel else None
             body = b"" if path is not None else await session.segment(index)
         except SegmentError as exc:
             headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
@@ -103,26 +103,6 @@ class Segments:
         metrics.segment_served(
             session, session.plan.mode, now - started, session.created_at, time.time()
         )
-
-
-async def segment_path(session: Session, index: int) -> Path | None:
-    """`Session.segment_path(index)`: the on-disk file of a transcode segment, None for remux.
-
-    Shim until the streaming layer has it: wait exactly as `segment()` does (same checks, touch
-    and errors), which also reads the file once, then name the file the encoder reported.
-    """
-    method = getattr(session, "segment_path", None)
-    if method is not None:
-        result: Path | None = await method(index)
-        return result
-    if not session.plan.transcodes:
-        return None
-    await session.segment(index)
-    transcoder = session.transcoder
-    path = transcoder.request(index) if transcoder is not None else None
-    if path is None:
-        raise SegmentError(503, "segment_not_ready", f"segment {index} is not ready yet", 1)
-    return path
 
 
 def parse_segment_path(path: str) -> tuple[str, int] | None:

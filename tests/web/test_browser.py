@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 
-from hlstrio.media import generate_clip
+from hlstrio.media import Library, MediaItem, Poster, PosterCache, PosterUnavailable, generate_clip
+from hlstrio.media._poster import poster_time
 from hlstrio.web._ui import STATIC_DIR
 
 from ..support import session_processes
@@ -101,9 +103,16 @@ def context(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     errors: list[str] = []
     context.on("weberror", lambda error: errors.append(str(error.error)))
+    # The pages run under a strict Content-Security-Policy: anything it blocks is a bug.
+    context.on(
+        "console",
+        lambda message: (
+            errors.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     yield context
     context.close()
-    assert errors == [], f"uncaught errors in the page: {errors}"
+    assert errors == [], f"errors in the page: {errors}"
 
 
 @pytest.fixture
@@ -127,6 +136,16 @@ def open_from_library(page: Any, server: ServerProcess, path: str) -> None:
     page.goto(server.url + "/")
     page.locator(f'.card[data-media-id="{server.media_id(path)}"]').click()
     page.wait_for_url("**/play/**")
+
+
+def press_play_if_asked(page: Any) -> None:
+    """A page opened by URL, not by a click, may not autoplay with sound: then the player
+    shows its play button, and a person clicks it."""
+    page.wait_for_function(
+        f"() => !{VIDEO}.paused || !document.getElementById('big-play').hidden", timeout=20_000
+    )
+    if page.locator("#big-play").is_visible():
+        page.locator("#big-play").click()
 
 
 def wait_playing_past(page: Any, seconds: float, timeout: float = 20) -> float:
@@ -294,6 +313,7 @@ def test_stop_from_the_sessions_page_ends_the_encoder(
 
 def test_hlsjs_engine_plays_and_seeks(page: Any, server: ServerProcess) -> None:
     page.goto(f"{server.url}/play/{server.media_id(REMUX)}?engine=hlsjs")
+    press_play_if_asked(page)
     wait_playing_past(page, 3)
     assert page.evaluate("() => window.hlstrioPlayer.engine") == "hlsjs"
     assert page.evaluate("() => typeof window.Hls.version") == "string"
@@ -320,6 +340,7 @@ def test_copies_h264_and_encodes_only_the_opus_audio(page: Any, server: ServerPr
 
 def test_player_starts_at_t_and_switches_audio_tracks(page: Any, server: ServerProcess) -> None:
     page.goto(f"{server.url}/play/{server.media_id(TWO_AUDIO)}?t=6")
+    press_play_if_asked(page)
     wait_playing_past(page, 6.2)
     first = player_session(page, server)
     assert first["start"] == 6
@@ -360,6 +381,7 @@ def test_missing_hlsjs_gives_a_clear_message_and_native_hls_does_not_need_it(
     assert server.sessions() == [], "a session was created for a page that cannot play"
 
     page.goto(player)
+    press_play_if_asked(page)
     wait_playing_past(page, 0.5)
     assert len(asked) == 1, "native HLS playback loaded hls.js anyway"
 
@@ -452,3 +474,80 @@ def test_ui_files_ship_as_package_data() -> None:
 
     unshipped = [f for f in files if not any(shipped(f, p) for p in patterns)]
     assert unshipped == []
+
+
+# --- the poster cache itself (no browser) --------------------------------------------------
+
+
+def counting_ffmpeg(directory: Path, real_ffmpeg: str | None) -> tuple[str, Path]:
+    """An ffmpeg that logs each run, then is the real one (or fails like a broken file)."""
+    calls = directory / "ffmpeg-calls"
+    script = directory / "counting-ffmpeg"
+    tail = (
+        f'exec {real_ffmpeg} "$@"'
+        if real_ffmpeg
+        else "echo 'Invalid data found when processing input' >&2; exit 1"
+    )
+    script.write_text(f"#!/bin/sh\necho run >> {calls}\n{tail}\n")
+    script.chmod(0o755)
+    return str(script), calls
+
+
+async def scanned_item(media_dir: Path, root: Path) -> MediaItem:
+    root.mkdir()
+    shutil.copyfile(media_dir / "h264_aac.mp4", root / "clip.mp4")
+    library = Library([root])
+    await trio.to_thread.run_sync(library.scan)
+    (item,) = library.items()
+    return item
+
+
+def test_poster_time_is_a_tenth_in_and_before_the_end() -> None:
+    assert poster_time(600.0) == 60.0
+    assert poster_time(6.0) == pytest.approx(0.6)
+    assert poster_time(0.2) == 0.0
+    assert poster_time(0.0) == 0.0
+
+
+async def test_poster_cache_runs_one_ffmpeg_per_file_version(
+    media_dir: Path, tmp_path: Path, ffmpeg: str
+) -> None:
+    item = await scanned_item(media_dir, tmp_path / "media")
+    wrapper, calls = counting_ffmpeg(tmp_path, ffmpeg)
+    cache = PosterCache(tmp_path / "posters", wrapper)
+    posters: list[Poster] = []
+
+    async def fetch() -> None:
+        posters.append(await cache.get(item, item.file, 480))
+
+    async with trio.open_nursery() as nursery:  # three requests at once share one ffmpeg
+        for _ in range(3):
+            nursery.start_soon(fetch)
+    assert calls.read_text().count("run") == 1
+    assert len({(p.path, p.etag) for p in posters}) == 1
+    first = posters[0]
+    assert first.path.read_bytes()[:2] == b"\xff\xd8"
+    assert first.path.name.startswith(f"{item.id}-w480-")
+    assert [p.name for p in first.path.parent.iterdir()] == [first.path.name]  # no temp files
+
+    stat = item.file.stat()  # the file is rewritten: same size, new mtime
+    os.utime(item.file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    newer = await cache.get(item, item.file, 480)
+    assert newer.etag != first.etag
+    assert not first.path.exists(), "the stale poster was kept"
+    assert calls.read_text().count("run") == 2
+    await cache.get(item, item.file, 320)  # another width is another poster
+    assert calls.read_text().count("run") == 3
+
+
+async def test_a_file_ffmpeg_cannot_read_gets_no_poster_and_no_retries(
+    media_dir: Path, tmp_path: Path
+) -> None:
+    item = await scanned_item(media_dir, tmp_path / "media")
+    broken, calls = counting_ffmpeg(tmp_path, None)
+    cache = PosterCache(tmp_path / "posters", broken)
+    for _ in range(2):
+        with pytest.raises(PosterUnavailable, match="Invalid data"):
+            await cache.get(item, item.file, 480)
+    assert calls.read_text().count("run") == 1
+    assert list((tmp_path / "posters").iterdir()) == []  # the failed attempt left nothing

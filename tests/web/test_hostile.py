@@ -40,6 +40,7 @@ from hlstrio._config import Settings
 from hlstrio._server import RunningServer, serve
 
 from ..support import decode, session_processes
+from ._conns import task_count
 from ._spec import check_response
 
 ALICE = "alice-token-0123456789"
@@ -242,27 +243,6 @@ def assert_consistent(server: ThreadedServer, temp_dir: Path, timeout: float = 1
             return
         assert time.monotonic() < deadline, problems
         time.sleep(0.05)
-
-
-def task_count() -> int:
-    """Tasks alive in the calling trio run: no request may leave one behind.
-
-    Not counted: a connection hypercorn already closed after refusing bytes that are not HTTP.
-    Its socket is closed at once, but its idle-timer task is never stopped on that path, so the
-    connection's two tasks linger until keep_alive_timeout (hypercorn 0.18, trio/tcp_server.py).
-    """
-    count, stack = 0, [trio.lowlevel.current_root_task()]
-    while stack:
-        task = stack.pop()
-        frame = getattr(task.coro, "cr_frame", None)
-        if task.name.endswith("_run_handler") and frame is not None:  # one per connection
-            stream = frame.f_locals.get("stream")
-            if isinstance(stream, trio.SocketStream) and stream.socket.fileno() == -1:
-                continue  # closed: skip it and its idle timer
-        count += 1
-        for nursery in task.child_nurseries:
-            stack.extend(nursery.child_tasks)
-    return count
 
 
 # --- raw HTTP ------------------------------------------------------------------------------------

@@ -20,34 +20,8 @@ import trio
 from hlstrio.streaming import Session
 
 from ..support import Harness, fake_ffmpeg, session_processes, wait_until
+from ._conns import task_count, tcp_row
 from .conftest import StartServer
-
-
-def task_count() -> int:
-    """Tasks alive in this trio run (the test, the server, one or more per HTTP connection)."""
-    count, stack = 0, [trio.lowlevel.current_root_task()]
-    while stack:
-        task = stack.pop()
-        count += 1
-        for nursery in task.child_nurseries:
-            stack.extend(nursery.child_tasks)
-    return count
-
-
-def _tcp_queues(local_port: int, remote_port: int) -> tuple[int, int] | None:
-    """(tx_queue, rx_queue) of the IPv4 socket local_port -> remote_port, from /proc/net/tcp."""
-    with open("/proc/net/tcp") as f:
-        next(f)
-        for line in f:
-            fields = line.split()
-            local, remote, queues = fields[1], fields[2], fields[4]
-            if (
-                int(local.split(":")[1], 16) == local_port
-                and int(remote.split(":")[1], 16) == remote_port
-            ):
-                tx, rx = (int(q, 16) for q in queues.split(":"))
-                return tx, rx
-    return None
 
 
 class SlowClient:
@@ -78,10 +52,10 @@ class SlowClient:
 
     def in_flight(self) -> int:
         """Bytes of the response already written by the server: got + queued in the kernel."""
-        server_side = _tcp_queues(self.server_port, self.port)
-        client_side = _tcp_queues(self.port, self.server_port)
-        tx = server_side[0] if server_side else 0
-        rx = client_side[1] if client_side else 0
+        server_side = tcp_row(self.server_port, self.port)
+        client_side = tcp_row(self.port, self.server_port)
+        tx = server_side[1] if server_side else 0
+        rx = client_side[2] if client_side else 0
         return len(self.received) + tx + rx
 
     def body(self) -> bytes:
@@ -161,15 +135,17 @@ async def test_reader_that_never_reads_does_not_block_shutdown(start_server: Sta
 async def test_client_vanishing_mid_body_frees_its_task(start_server: StartServer) -> None:
     server = await start_server()
     session, url, expected = await _session_with_segment(server)
-    baseline = task_count()  # the server plus the test client's keep-alive connection
+    baseline = task_count(
+        skip_lingering=False
+    )  # the server plus the test client's keep-alive connection
     for _ in range(3):
         slow = await SlowClient.connect(int(server.url.rsplit(":", 1)[1]))
         await slow.request(url)
         await slow.read(1024)
         await wait_until(lambda: 0 < slow.in_flight() < len(expected), timeout=10)  # noqa: B023
-        assert task_count() > baseline
+        assert task_count(skip_lingering=False) > baseline
         slow.abort()
-        await wait_until(lambda: task_count() <= baseline, timeout=10)
+        await wait_until(lambda: task_count(skip_lingering=False) <= baseline, timeout=10)
     # Everyone else is still served, the session included.
     response = await server.client.get(url)
     assert response.status_code == 200 and response.content == expected
@@ -203,7 +179,7 @@ async def test_disconnect_while_waiting_ends_the_request_within_segment_wait(
     server, created, session = await _stuck_transcode(start_server, tmp_path, segment_wait)
     url = created["master_url"].replace("master.m3u8", "seg-0.ts")
     other = await server.create("h264_aac.mp4")
-    baseline = task_count()
+    baseline = task_count(skip_lingering=False)
     port = int(server.url.rsplit(":", 1)[1])
 
     clients = [await SlowClient.connect(port) for _ in range(3)]
@@ -218,7 +194,9 @@ async def test_disconnect_while_waiting_ends_the_request_within_segment_wait(
             url_other = other["master_url"].replace("master.m3u8", path)
             assert (await server.client.get(url_other)).status_code == 200
     # The abandoned requests end (their 503 goes nowhere): no task is left.
-    await wait_until(lambda: task_count() <= baseline, timeout=segment_wait + 10)
+    await wait_until(
+        lambda: task_count(skip_lingering=False) <= baseline, timeout=segment_wait + 10
+    )
     assert (await server.client.get(created["master_url"])).status_code == 200
     assert len(session_processes(server.temp_dir)) == 1
     assert server.running.services.manager.lookup(created["id"]) is session
@@ -236,10 +214,10 @@ async def test_no_waiter_is_left_behind_when_a_wait_ends(
     # A wait that times out (503), then one whose client vanished.
     response = await server.client.get(created["master_url"].replace("master.m3u8", "seg-0.ts"))
     assert response.status_code == 503
-    baseline = task_count()
+    baseline = task_count(skip_lingering=False)
     client = await SlowClient.connect(int(server.url.rsplit(":", 1)[1]))
     await client.request(created["master_url"].replace("master.m3u8", "seg-1.ts"))
     await wait_until(lambda: 1 in session._waiters, timeout=10)  # it is waiting
     client.abort()
-    await wait_until(lambda: task_count() <= baseline, timeout=10)
+    await wait_until(lambda: task_count(skip_lingering=False) <= baseline, timeout=10)
     assert session._waiters == {}

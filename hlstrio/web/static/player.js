@@ -165,6 +165,7 @@ function renderSession(session) {
   if ("encoder" in session) parts.push(session.encoder ? `encoder ${session.encoder}` : "no encoder");
   $("session-state").textContent = parts.join(" · ");
   player.dataset.sessionId = session.id;
+  if (session.audio !== null) $("audio-track").value = String(session.audio);
 }
 
 // --- playback -------------------------------------------------------------------------------
