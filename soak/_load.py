@@ -10,6 +10,7 @@ server's CPU, memory and file descriptors.
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import time
@@ -64,6 +65,13 @@ class LoadReport:
     server_fds_peak: int = 0
     server_rss_peak: int = 0
     concurrent_peak: int = 0
+    machine_busy: float = 0.0  # CPU seconds used by every process on the machine meanwhile
+    # The server's own view (its /metrics histogram): request in to last byte handed to the
+    # kernel, as "at most" bucket bounds; None when metrics are off.
+    server_p50_le: float | None = None
+    server_p99_le: float | None = None
+    wait_p50_le: float | None = None  # of that, waiting for the segment (the remux cut)
+    wait_p99_le: float | None = None
 
     def error(self, message: str) -> None:
         self.error_count += 1
@@ -98,9 +106,73 @@ class LoadReport:
             f"RSS peak {self.server_rss_peak / 2**20:.0f} MiB, fds peak {self.server_fds_peak} "
             f"(after all players left: {self.server_fds}); load client CPU "
             f"{self.client_cpu / max(self.wall, 1e-9) * 100:.0f}%",
+            # Others sharing the machine distort the figures: say how much they used.
+            f"  machine: {os.cpu_count()} cores, busy {self.machine_busy / self.wall * 100:.0f}% "
+            f"of one core in all, of which neither server nor load client "
+            f"{(self.machine_busy - self.server_cpu - self.client_cpu) / self.wall * 100:.0f}%",
         ]
+        if self.server_p50_le is not None and self.server_p99_le is not None:
+            lines.append(
+                f"  server-side segment time (its /metrics histogram): p50 <= "
+                f"{self.server_p50_le * ms:.1f} ms, p99 <= {self.server_p99_le * ms:.1f} ms"
+            )
+        if self.wait_p50_le is not None and self.wait_p99_le is not None:
+            lines.append(
+                f"  of which waiting for the segment (cut): p50 <= {self.wait_p50_le * ms:.1f} "
+                f"ms, p99 <= {self.wait_p99_le * ms:.1f} ms"
+            )
         lines += [f"    {e}" for e in self.errors[:20]]
         return "\n".join(lines)
+
+
+class _Conn:
+    """One keep-alive HTTP/1.1 connection for segment GETs that counts the body and drops it.
+
+    A thin client keeps the measuring cheap: httpx spent a third of a core reading 500 Mbit/s.
+    """
+
+    def __init__(self, url: str) -> None:
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        self.host, self.port = host, int(port)
+        self.stream: trio.SocketStream | None = None
+        self.buffer = b""
+
+    async def get(self, path: str) -> tuple[int, int, bytes]:
+        """(status, body length, first bytes of the body)."""
+        if self.stream is None:
+            self.stream = await trio.open_tcp_stream(self.host, self.port)
+            self.buffer = b""
+        request = f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode()
+        await self.stream.send_all(request)
+        while b"\r\n\r\n" not in self.buffer:
+            self.buffer += await self._receive(65536)
+        head, _, rest = self.buffer.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        fields = dict(line.lower().split(":", 1) for line in lines[1:] if ":" in line)
+        length = int(fields.get("content-length", "0"))
+        first, got = rest[:length], min(len(rest), length)
+        while got < length:
+            data = await self._receive(min(1 << 20, length - got))
+            got += len(data)
+            if len(first) < 188:
+                first += data[:188]
+        self.buffer = rest[length:]
+        if fields.get("connection", "").strip() == "close":
+            await self.aclose()
+        return status, length, first[:188]
+
+    async def _receive(self, size: int) -> bytes:
+        assert self.stream is not None
+        data = await self.stream.receive_some(size)
+        if not data:
+            raise ConnectionError("the server closed the connection")
+        return bytes(data)
+
+    async def aclose(self) -> None:
+        if self.stream is not None:
+            await self.stream.aclose()
+            self.stream = None
 
 
 _EXTINF = re.compile(r"#EXTINF:([0-9.]+),\s*\n([^\n#]+)")
@@ -159,25 +231,61 @@ async def _player(
         due = trio.current_time()
         active[0] += 1
         report.concurrent_peak = max(report.concurrent_peak, active[0])
+        conn = _Conn(server.url)
         try:
             while due < end_at:
                 await trio.sleep_until(due)
                 duration, uri = segments[position]
-                response = await get(f"{base}/{uri}", report.segment_latency)
-                if response is not None:
-                    report.bytes += len(response.content)
-                    if report.segment_latency[-1] > duration:
-                        report.late += 1
+                sent = trio.current_time()
+                try:
+                    status, length, first = await conn.get(f"{base}/{uri}")
+                except (OSError, ConnectionError, trio.BrokenResourceError) as exc:
+                    report.error(f"player {index} {uri}: {exc!r}")
+                    await conn.aclose()
+                else:
+                    latency = trio.current_time() - sent
+                    report.segment_latency.append(latency)
+                    report.bytes += length
+                    report.late += latency > duration
+                    if status != 200 or not first.startswith(b"G"):  # 0x47: MPEG-TS sync byte
+                        report.error(f"player {index} {uri}: {status} {first[:80]!r}")
                 due += duration
                 position = (position + 1) % len(segments)
         finally:
             active[0] -= 1
+            await conn.aclose()
         try:
             gone = await client.delete(created.headers["location"], headers=headers)
             if gone.status_code != 204:
                 report.error(f"player {index} delete: {gone.status_code}")
         except httpx.HTTPError as exc:
             report.error(f"player {index} delete: {exc!r}")
+
+
+def _machine_busy() -> float:
+    """CPU seconds all processes have used since boot (/proc/stat: all but idle and iowait)."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def _histogram_quantiles(text: str, name: str, label: str) -> tuple[float | None, float | None]:
+    """p50 and p99 upper bounds from a Prometheus histogram's cumulative buckets."""
+    buckets = []
+    pattern = re.compile(name + r'_bucket\{[^}]*le="([^"]+)"[^}]*\} ([0-9.e+]+)$')
+    for line in text.splitlines():
+        match = pattern.match(line)
+        if match and label in line:
+            buckets.append((float(match.group(1)), float(match.group(2))))
+    buckets.sort()
+    if not buckets or buckets[-1][1] == 0:
+        return None, None
+    total = buckets[-1][1]
+
+    def bound(q: float) -> float:
+        return next(le for le, count in buckets if count >= q * total)
+
+    return bound(0.5), bound(0.99)
 
 
 async def run_load(server: LiveServer, config: LoadConfig) -> LoadReport:
@@ -190,6 +298,7 @@ async def run_load(server: LiveServer, config: LoadConfig) -> LoadReport:
         ).json()["items"]
     media_id = items[0]["id"]
     cpu_before, _, _ = process_usage(server.pid)
+    busy_before = _machine_busy()
     client_before = time.process_time()
     began = trio.current_time()
     start = began + 0.5
@@ -211,8 +320,17 @@ async def run_load(server: LiveServer, config: LoadConfig) -> LoadReport:
                 players.start_soon(_player, i, server, token, media_id, at, end, report, active)
         nursery.cancel_scope.cancel()
     report.wall = trio.current_time() - began
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        scrape = await client.get("/metrics", headers={"Authorization": f"Bearer {first}"})
+    if scrape.status_code == 200:
+        text = scrape.text
+        duration = ("hlstrio_http_request_duration_seconds", 'route="segment"')
+        wait = ("hlstrio_segment_wait_seconds", 'mode="remux"')
+        report.server_p50_le, report.server_p99_le = _histogram_quantiles(text, *duration)
+        report.wait_p50_le, report.wait_p99_le = _histogram_quantiles(text, *wait)
     cpu_after, rss, fds = process_usage(server.pid)
     report.server_cpu = cpu_after - cpu_before
     report.client_cpu = time.process_time() - client_before
+    report.machine_busy = _machine_busy() - busy_before
     report.server_rss, report.server_fds = rss, fds
     return report

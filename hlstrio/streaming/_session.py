@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,6 +192,7 @@ class Session:
         self._closed = False
         self._nursery: trio.Nursery | None = None
         self._waiters: dict[int, trio.Event] = {}
+        self._waiting: Counter[int] = Counter()  # requests waiting, per segment
         self._position = self.start_index  # last segment requested
         # remux: recently cut segments in memory; errors of cuts that failed
         self._cache: OrderedDict[int, bytes] = OrderedDict()
@@ -320,7 +321,7 @@ class Session:
         idle, ttl = self._settings.idle_timeout, self._settings.session_ttl
         while True:
             now = trio.current_time()
-            if self._waiters:
+            if self._waiting:
                 # A request waiting for a segment is a player that is still there.
                 self._last_touch = now
             if now >= self._last_touch + ttl:
@@ -336,7 +337,7 @@ class Session:
                     self.transcoder.stop()
                 self._cache.clear()
             deadline = self._last_touch + (ttl if self._idle else min(idle, ttl))
-            if self._waiters:
+            if self._waiting:
                 deadline = min(deadline, now + min(idle, 1.0))
             await trio.sleep_until(deadline)
 
@@ -388,12 +389,25 @@ class Session:
                     if not self.plan.transcodes:
                         assert self._nursery is not None
                         self._nursery.start_soon(self._cut, index, waiter)
-                await waiter.wait()
+                self._waiting[index] += 1
+                try:
+                    await waiter.wait()
+                finally:
+                    self._leave(index, waiter)
         self._check_usable()
         retry = max(1, round(self.timeline[index].duration))
         raise SegmentError(
             503, "segment_not_ready", f"segment {index} is not ready yet", retry_after=retry
         )
+
+    def _leave(self, index: int, waiter: trio.Event) -> None:
+        """A request stops waiting (answered, timed out or its client gone): the last one out
+        drops the event, so nothing is left behind for a request that no longer exists."""
+        self._waiting[index] -= 1
+        if self._waiting[index] <= 0:
+            del self._waiting[index]
+            if self._waiters.get(index) is waiter:
+                del self._waiters[index]
 
     def _check_usable(self) -> None:
         if self._closed:

@@ -105,6 +105,31 @@ class Segments:
         )
 
 
+Headers = list[tuple[bytes, bytes]]
+
+
+def segment_headers(answer: SegmentAnswer) -> Headers:
+    headers = [*_SEGMENT_HEADERS, (b"content-length", b"%d" % len(answer.body))]
+    if answer.accel is not None:
+        headers.append((b"x-accel-redirect", answer.accel.encode()))
+    return headers
+
+
+def error_answer(exc: ApiError) -> tuple[int, Headers, bytes]:
+    """The same `{"error": {code, message}}` answer Quart's handlers give."""
+    body = json.dumps(
+        {"error": {"code": exc.code, "message": exc.message}}, separators=(",", ":")
+    ).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"cache-control", b"no-store"),
+        (b"content-length", b"%d" % len(body)),
+    ]
+    for name, value in exc.headers.items():
+        headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+    return exc.status, headers, body
+
+
 def parse_segment_path(path: str) -> tuple[str, int] | None:
     """`/hls/{id}/seg-{n}.ts` with 1-9 ASCII digits -> (id, n); anything else -> None (Quart).
 
@@ -173,9 +198,7 @@ class FastPath:
                 log.exception("unhandled error serving segment %d", index)
                 await self._error(send, ApiError(500, "internal_error", "internal server error"))
                 return
-            headers = [*_SEGMENT_HEADERS, (b"content-length", b"%d" % len(answer.body))]
-            if answer.accel is not None:
-                headers.append((b"x-accel-redirect", answer.accel.encode()))
+            headers = segment_headers(answer)
             # HEAD: Hypercorn drops the body itself and keeps the Content-Length.
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": answer.body})
@@ -208,18 +231,8 @@ class FastPath:
             metrics.route_seconds["metrics"].observe(time.perf_counter() - started)
 
     async def _error(self, send: Send, exc: ApiError) -> None:
-        """The same `{"error": {code, message}}` answer Quart's handlers give."""
         if self._metrics is not None:
             self._metrics.error(exc.status, exc.code)
-        body = json.dumps(
-            {"error": {"code": exc.code, "message": exc.message}}, separators=(",", ":")
-        ).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"cache-control", b"no-store"),
-            (b"content-length", b"%d" % len(body)),
-        ]
-        for name, value in exc.headers.items():
-            headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
-        await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+        status, headers, body = error_answer(exc)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

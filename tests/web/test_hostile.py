@@ -681,6 +681,18 @@ def test_body_limit_holds_for_chunked_bodies_without_content_length(hostile: Hos
     hostile.invariants()
 
 
+def test_wrong_methods_are_405_with_allow(hostile: Hostile) -> None:
+    for method, path, allowed in [
+        ("PUT", "/api/v1/sessions", {"GET", "HEAD", "OPTIONS", "POST"}),
+        ("TRACE", "/api/v1/media", {"GET", "HEAD", "OPTIONS"}),
+        ("PATCH", "/api/v1/sessions/x", {"DELETE", "GET", "HEAD", "OPTIONS"}),
+        ("POST", "/hls/x/master.m3u8", {"GET", "HEAD", "OPTIONS"}),
+    ]:
+        response = hostile.client.request(method, path)
+        assert_json_error(response, 405)
+        assert set(response.headers["allow"].split(", ")) == allowed, (method, path)
+
+
 def test_deeply_nested_json_is_a_400_not_a_500(hostile: Hostile) -> None:
     for body in (b"[" * 10_000 + b"]" * 10_000, b'{"a":' * 5_000 + b"1" + b"}" * 5_000):
         response = hostile.client.post("/api/v1/sessions", content=body)

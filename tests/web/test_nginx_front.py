@@ -1,7 +1,8 @@
 """hlstrio behind real nginx (Debian's package; .ci/run installs it) with docs/nginx.conf.
 
 nginx is started by the test on a free loopback port, in the foreground, with everything (pid,
-logs, temp files) under tmp_path, and proxies to an hlstrio started with accel_redirect = true.
+logs, temp files) under tmp_path, and proxies to an hlstrio started with accel_redirect = true
+(segment requests to its accel_listen endpoint, or to the main port when that is off).
 ffmpeg plays a transcode stream through it to the end; the segment bytes come from nginx's
 sendfile (hlstrio's /metrics counts them as "accel", not "direct").
 """
@@ -31,12 +32,13 @@ DOCS_CONF = Path(__file__).resolve().parents[2] / "docs" / "nginx.conf"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
-def front_config(prefix: Path, port: int, upstream: str, temp_dir: Path) -> str:
-    """docs/nginx.conf with the three site values swapped, inside a self-contained main config."""
+def front_config(prefix: Path, port: int, upstream: str, segments: str, temp_dir: Path) -> str:
+    """docs/nginx.conf with the four site values swapped, inside a self-contained main config."""
     site = DOCS_CONF.read_text()
     for old, new in (
         ("listen 127.0.0.1:8080;", f"listen 127.0.0.1:{port};"),
         ("server 127.0.0.1:8000;", f"server {upstream};"),
+        ("server 127.0.0.1:8001;", f"server {segments};"),
         ("alias /var/tmp/hlstrio/;", f"alias {temp_dir}/;"),
     ):
         assert site.count(old) == 1, f"docs/nginx.conf changed: {old!r}"
@@ -82,7 +84,9 @@ async def nginx_front(server: Harness, prefix: Path) -> AsyncIterator[str]:
     prefix.mkdir()
     port = _free_port()
     conf = prefix / "nginx.conf"
-    conf.write_text(front_config(prefix, port, server.url.removeprefix("http://"), server.temp_dir))
+    main = server.url.removeprefix("http://")
+    segments = (server.running.accel_url or server.url).removeprefix("http://")
+    conf.write_text(front_config(prefix, port, main, segments, server.temp_dir))
     log = prefix / "startup.log"
     process = await trio.lowlevel.open_process(
         [NGINX, "-p", str(prefix), "-c", str(conf), "-e", str(log)],
@@ -105,7 +109,8 @@ async def nginx_front(server: Harness, prefix: Path) -> AsyncIterator[str]:
 async def test_transcode_plays_through_nginx_with_x_accel_redirect(
     start_server: StartServer, media_dir: Path, ffmpeg: str, tmp_path: Path
 ) -> None:
-    server = await start_server(accel_redirect=True)
+    server = await start_server(accel_redirect=True, accel_listen="127.0.0.1:0")
+    assert server.running.accel_url is not None
     async with (
         nginx_front(server, tmp_path / "nginx") as front,
         httpx.AsyncClient(base_url=front, timeout=30) as client,
@@ -125,7 +130,7 @@ async def test_transcode_plays_through_nginx_with_x_accel_redirect(
 
         # hlstrio itself answers a header naming the file; nginx sends the file.
         segment = session["master_url"].replace("master.m3u8", "seg-0.ts")
-        upstream = await server.client.get(segment)
+        upstream = await server.client.get(server.running.accel_url + segment)
         assert upstream.status_code == 200 and upstream.content == b""
         accel = upstream.headers["x-accel-redirect"]
         assert accel.startswith("/_hlstrio/") and accel.endswith("/seg-0.ts")
@@ -148,12 +153,17 @@ async def test_transcode_plays_through_nginx_with_x_accel_redirect(
         assert value(samples, "hlstrio_segment_bytes_total", via="accel") >= len(on_disk)
         assert value(samples, "hlstrio_segment_bytes_total", via="direct") == 0
         assert value(samples, "hlstrio_first_segment_seconds_count", mode="transcode") == 1
+        # Every segment went through the lean endpoint and was timed there.
+        playlist = (await client.get(session["master_url"].replace("master", "index"))).text
+        count = value(samples, "hlstrio_http_request_duration_seconds_count", route="segment")
+        assert count >= playlist.count("seg-") + 2
 
 
 async def test_remux_segments_are_relayed_through_nginx(
     start_server: StartServer, tmp_path: Path
 ) -> None:
-    # Remux segments exist only in memory: hlstrio sends the bytes, nginx relays them.
+    # Remux segments exist only in memory: hlstrio sends the bytes, nginx relays them. No
+    # accel_listen here: nginx sends segment requests to the main port (the documented fallback).
     server = await start_server(accel_redirect=True)
     async with (
         nginx_front(server, tmp_path / "nginx") as front,
@@ -175,3 +185,38 @@ async def test_remux_segments_are_relayed_through_nginx(
             direct.content
         )
         assert value(samples, "hlstrio_segment_bytes_total", via="accel") == 0
+
+
+async def test_the_segment_endpoint_for_nginx_answers_like_the_main_port(
+    start_server: StartServer,
+) -> None:
+    server = await start_server(accel_listen="127.0.0.1:0")
+    assert server.running.accel_url is not None
+    session = await server.create("h264_aac.mp4")
+    segment = session["master_url"].replace("master.m3u8", "seg-1.ts")
+    async with httpx.AsyncClient(base_url=server.running.accel_url, timeout=30) as lean:
+        main = await server.client.get(segment)
+        for _ in range(3):  # keep-alive: several answers on one connection
+            got = await lean.get(segment)
+            assert got.status_code == 200
+            assert got.content == main.content
+            for name in ("content-type", "cache-control", "content-length"):
+                assert got.headers[name] == main.headers[name], name
+        head = await lean.head(segment)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-length"] == main.headers["content-length"]
+        # Errors: the same JSON bodies and codes as the main port.
+        for path in ("/hls/nope/seg-1.ts", segment.replace("seg-1", "seg-999")):
+            lean_error, main_error = await lean.get(path), await server.client.get(path)
+            assert lean_error.status_code == main_error.status_code == 404
+            assert lean_error.json() == main_error.json()
+            assert lean_error.headers["cache-control"] == "no-store"
+        # It serves segments only.
+        for method, path in (("GET", session["master_url"]), ("POST", segment), ("GET", "/x")):
+            other = await lean.request(method, path)
+            assert other.status_code == 404
+            assert other.json()["error"]["code"] == "not_found"
+        # A request it cannot parse ends the connection; the next one is served.
+        with pytest.raises(httpx.HTTPError):
+            await lean.get(segment, headers={"x-big": "x" * 70_000})
+        assert (await lean.get(segment)).status_code == 200

@@ -14,7 +14,6 @@ import struct
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trio
 
 from hlstrio.streaming import Session
@@ -202,11 +201,6 @@ async def test_disconnect_while_waiting_ends_the_request_within_segment_wait(
     assert server.running.services.manager.lookup(created["id"]) is session
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Session.segment leaves its trio.Event in _waiters when the wait times out or is "
-    "cancelled (hlstrio/streaming/_session.py, the `await waiter.wait()` in segment())",
-)
 async def test_no_waiter_is_left_behind_when_a_wait_ends(
     start_server: StartServer, tmp_path: Path
 ) -> None:
