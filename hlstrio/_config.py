@@ -41,7 +41,7 @@ class Settings:
     keep_behind: float = 120.0  # prune segments this far behind the player
     temp_max_bytes: int = 10 * 1024**3  # all sessions' segments on disk; 0 = no limit
     encoder_retries: int = 3  # restarts of a crashed encoder before the session fails
-    remux_cache_segments: int = 8  # recently cut remux segments kept in memory, per session
+    remux_cache_bytes: int = 256 * 1024**2  # recently cut remux segments, all sessions
     insecure_no_auth: bool = False
     # nginx front (docs/nginx.conf): transcode segments are answered with X-Accel-Redirect to
     # accel_prefix + their path under temp_dir, and nginx sends the file with sendfile.
@@ -73,6 +73,7 @@ class Settings:
             "max_transcodes",
             "temp_max_bytes",
             "encoder_retries",
+            "remux_cache_bytes",
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
@@ -137,7 +138,7 @@ _INTS = {
     "max_sessions",
     "max_sessions_per_user",
     "max_transcodes",
-    "remux_cache_segments",
+    "remux_cache_bytes",
     "temp_max_bytes",
     "encoder_retries",
 }

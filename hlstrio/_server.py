@@ -58,7 +58,9 @@ def hypercorn_config(settings: Settings) -> HypercornConfig:
     config.accesslog = None
     config.errorlog = logging.getLogger("hlstrio.http")
     config.graceful_timeout = 5.0
-    config.keep_alive_timeout = 30.0
+    # A connection the client closed lingers (CLOSE_WAIT, its tasks alive) until this expires
+    # under hypercorn 0.18; 10 s still spans a player's gap between segment requests.
+    config.keep_alive_timeout = 10.0
     # Hundreds of players (re)connect at once after a restart: the default backlog of 100
     # drops SYNs, and a dropped SYN costs the client a 1 s retransmit.
     config.backlog = 2048

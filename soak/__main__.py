@@ -51,14 +51,23 @@ def cmd_load(args: argparse.Namespace) -> int:
 
     config = LoadConfig(players=args.players, seconds=args.seconds, ramp=args.ramp)
     media = make_media(_cache(args) / "load-media", LOAD_CLIPS)
+    settings = {**config.server_settings(), **dict(_setting(s) for s in args.setting)}
     with tempfile.TemporaryDirectory(prefix="hlstrio-load-") as work:
-        with live_server(Path(work), [media], config.server_settings(), config.users()) as server:
+        with live_server(Path(work), [media], settings, config.users()) as server:
             print(f"load: server {server.url} (pid {server.pid}), {config}")
             report = trio.run(run_load, server, config)
             exit_code = server.stop()
         print(report.summary())
         print(f"  server exit code {exit_code}")
     return 1 if report.errors or exit_code != 0 else 0
+
+
+def _setting(text: str) -> tuple[str, object]:
+    """KEY=VALUE for the server's config file; the value as TOML would read it."""
+    import tomllib
+
+    key, _, value = text.partition("=")
+    return key, tomllib.loads(f"v = {value}")["v"]
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
@@ -87,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--players", type=int, default=200)
     load.add_argument("--seconds", type=float, default=60.0)
     load.add_argument("--ramp", type=float, default=6.0, help="players start over this long")
+    load.add_argument(
+        "--setting", action="append", default=[], help="server setting KEY=VALUE (repeatable)"
+    )
     load.set_defaults(run=cmd_load)
 
     fuzz = sub.add_parser("fuzz", help="schemathesis against the live server's /openapi.json")

@@ -77,7 +77,7 @@ segment_wait = 10
 max_sessions = 20
 max_sessions_per_user = 2
 max_transcodes = 1
-remux_cache_segments = 3
+remux_cache_bytes = 3000000
 
 [users.alice]
 token = "{ALICE}"
@@ -101,7 +101,7 @@ token = "{BOB}"
     assert s.max_sessions == 20
     assert s.max_sessions_per_user == 2
     assert s.max_transcodes == 1
-    assert s.remux_cache_segments == 3
+    assert s.remux_cache_bytes == 3_000_000
     assert dict(s.users) == {"alice": ALICE, "bob": BOB}
     assert s.auth_enabled
     s.check_bind()  # users configured: any host is fine

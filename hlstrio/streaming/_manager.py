@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import trio
 from .._config import Settings
 from .._reaper import Reaper
 from ..media import MediaItem
+from ._cache import SegmentCache
 from ._decision import decide
 from ._disk import DiskBudget
 from ._registry import SessionRegistry
@@ -43,6 +45,9 @@ class SessionManager:
         self.ffmpeg = ffmpeg
         self.reaper = reaper
         self.disk = DiskBudget(settings.temp_max_bytes)
+        self.cache = SegmentCache(settings.remux_cache_bytes)
+        # Remux cuts hold the GIL (PyAV muxing): two threads are faster than forty.
+        self.cut_limiter = trio.CapacityLimiter(2)
         self.registry: SessionRegistry[Session] = SessionRegistry(
             max_sessions=settings.max_sessions,
             max_per_user=settings.max_sessions_per_user,
@@ -104,6 +109,8 @@ class SessionManager:
             disk=self.disk,
             reaper=self.reaper,
             on_disk_change=self.enforce_disk,
+            cache=self.cache,
+            cut_limiter=self.cut_limiter,
         )
         self.registry.add(session)
         try:
@@ -173,10 +180,28 @@ def remove_stale_session_dirs(parent: Path) -> int:
             continue
         if pid == os.getpid() or _is_live_hlstrio(pid):
             continue
+        # An encoder the dead server started in its last instant, before its watchdog heard
+        # of it, may still be writing here: it goes first.
+        _kill_processes_using(path)
         with contextlib.suppress(OSError):
             shutil.rmtree(path)
             removed += 1
     return removed
+
+
+def _kill_processes_using(path: Path) -> None:
+    needle = str(path).encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if needle not in f.read():
+                    continue
+            os.kill(int(entry), signal.SIGCONT)
+            os.kill(int(entry), signal.SIGKILL)
+        except OSError:
+            continue
 
 
 def _is_live_hlstrio(pid: int) -> bool:

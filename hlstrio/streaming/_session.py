@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,7 @@ import trio
 from .._config import Settings
 from .._reaper import Reaper
 from ..media import MediaItem
+from ._cache import SegmentCache
 from ._decision import (
     ENCODED_AUDIO_BITRATE,
     ENCODED_AUDIO_CODEC,
@@ -161,6 +162,8 @@ class Session:
         disk: DiskBudget | None = None,
         reaper: Reaper | None = None,
         on_disk_change: Callable[[], None] | None = None,
+        cache: SegmentCache | None = None,
+        cut_limiter: trio.CapacityLimiter | None = None,
     ) -> None:
         self.id = session_id
         self.user = user
@@ -173,6 +176,9 @@ class Session:
         self._disk = disk or DiskBudget(0)
         self._reaper = reaper
         self._on_disk_change = on_disk_change or (lambda: None)
+        self._cache = cache or SegmentCache(settings.remux_cache_bytes)
+        # Cuts hold the GIL: more threads than cores only slow each other down.
+        self._cut_limiter = cut_limiter or trio.CapacityLimiter(2)
         self.timeline = build_timeline(item, plan, settings.segment_seconds)
         self.variant = build_variant(item, plan, self.timeline)
         self.start_index = self.timeline.index_at(params.start) if params.start else 0
@@ -194,8 +200,7 @@ class Session:
         self._waiters: dict[int, trio.Event] = {}
         self._waiting: Counter[int] = Counter()  # requests waiting, per segment
         self._position = self.start_index  # last segment requested
-        # remux: recently cut segments in memory; errors of cuts that failed
-        self._cache: OrderedDict[int, bytes] = OrderedDict()
+        # remux: errors of cuts that failed (the bytes of good ones go to the shared cache)
         self._cut_errors: dict[int, str] = {}
 
     # -- registry protocol ----------------------------------------------------------------
@@ -273,6 +278,7 @@ class Session:
             self._closed = True
             self._wake_all()
             with trio.CancelScope(shield=True):
+                self._cache.drop_owner(self.id)
                 if self.transcoder is not None:
                     self.transcoder.close()
                 if self.temp_dir is not None:
@@ -335,7 +341,7 @@ class Session:
                 if self.transcoder is not None:
                     log.info("session %s: idle, stopping the encoder", self.id[:8])
                     self.transcoder.stop()
-                self._cache.clear()
+                self._cache.drop_owner(self.id)
             deadline = self._last_touch + (ttl if self._idle else min(idle, ttl))
             if self._waiting:
                 deadline = min(deadline, now + min(idle, 1.0))
@@ -435,9 +441,8 @@ class Session:
                 if self.transcoder is not None:
                     self.transcoder.prune(index)
                 return None
-        data = self._cache.get(index)
+        data = self._cache.get(self.id, index)
         if data is not None:
-            self._cache.move_to_end(index)
             return data
         error = self._cut_errors.pop(index, None)
         if error is not None:
@@ -456,14 +461,13 @@ class Session:
                 info.video.index,
                 self.plan.audio_index,
                 abandon_on_cancel=True,
+                limiter=self._cut_limiter,
             )
         except CutError as exc:
             log.error("session %s: segment %d: %s", self.id[:8], index, exc)
             self._cut_errors[index] = str(exc)
         else:
-            self._cache[index] = data
-            while len(self._cache) > self._settings.remux_cache_segments:
-                self._cache.popitem(last=False)
+            self._cache.put(self.id, index, data)
         finally:
             if self._waiters.get(index) is done:
                 del self._waiters[index]

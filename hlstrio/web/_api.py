@@ -123,6 +123,9 @@ def _number(value: Any, name: str) -> float:
 def _optional_positive_int(value: Any, name: str) -> int | None:
     if value is None:
         return None
+    # JSON has one number type: 720.0 is the integer 720 (JavaScript sends it so).
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
         raise _bad(f"{name} must be a positive integer or null")
     return value

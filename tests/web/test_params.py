@@ -250,6 +250,13 @@ def test_codec_name_length_limit_is_inclusive() -> None:
 
 
 @pytest.mark.parametrize("key", ["max_height", "max_bitrate"])
-@pytest.mark.parametrize("value", [0, -1, -720, 720.0, 720.5, True, False, "720", 2**31, [720]])
+@pytest.mark.parametrize("value", [0, -1, -720, 0.0, 720.5, True, False, "720", 2**31, [720]])
 def test_bad_max_height_and_bitrate(key: str, value: Any) -> None:
     assert key in bad(with_caps(**{key: value})).message
+
+
+@pytest.mark.parametrize("key", ["max_height", "max_bitrate"])
+def test_whole_number_floats_are_integers(key: str) -> None:
+    params = parse_session_params(with_caps(**{key: 720.0}))
+    assert getattr(params.capabilities, key) == 720
+    assert isinstance(getattr(params.capabilities, key), int)
