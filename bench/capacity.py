@@ -45,11 +45,9 @@ def run() -> Result:
     tokens_file = WORK / "p7-tokens.json"
     tokens_file.write_text(json.dumps(tokens))
     users = "".join(f'[users.p{i}]\ntoken = "{t}"\n' for i, t in enumerate(tokens))
-    # Players at pace never re-fetch a segment: two cached cuts per session are plenty, and
-    # the default 8 x 2 MB would hold ~16 MB per player.
     config = (
         f"max_sessions = {LIMIT + 10}\nmax_sessions_per_user = 4\nidle_timeout = 60\n"
-        f"segment_seconds = 6\nremux_cache_segments = 2\n{users}"
+        f"segment_seconds = 6\n{users}"
     )
     steps: dict[int, dict[str, Any]] = {}
     with server(clip.parent, config) as url:

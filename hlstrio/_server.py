@@ -81,8 +81,9 @@ async def serve(
     library = await open_library(settings, ffmpeg)
     reaper = Reaper()
     manager = SessionManager(settings, ffmpeg, reaper)
-    services = Services(settings, library, manager, Authenticator(settings.users))
     metrics = Metrics(lambda: manager.registry)
+    manager.metrics = metrics  # sessions created from now on report encoder events
+    services = Services(settings, library, manager, Authenticator(settings.users))
     web_metrics = metrics if settings.metrics else None
     # Segments and /metrics are answered by a thin ASGI layer in front of Quart (web/_fast.py).
     app = ShieldFinalSend(FastPath(create_app(services, web_metrics), services, web_metrics))

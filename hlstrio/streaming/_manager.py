@@ -19,6 +19,7 @@ from pathlib import Path
 import trio
 
 from .._config import Settings
+from .._metrics import Metrics
 from .._reaper import Reaper
 from ..media import MediaItem
 from ._cache import SegmentCache
@@ -40,10 +41,17 @@ class DiskFull(Exception):
 
 
 class SessionManager:
-    def __init__(self, settings: Settings, ffmpeg: str, reaper: Reaper | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        ffmpeg: str,
+        reaper: Reaper | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.settings = settings
         self.ffmpeg = ffmpeg
         self.reaper = reaper
+        self.metrics = metrics
         self.disk = DiskBudget(settings.temp_max_bytes)
         self.cache = SegmentCache(settings.remux_cache_bytes)
         # Remux cuts hold the GIL (PyAV muxing): two threads are faster than forty.
@@ -111,6 +119,7 @@ class SessionManager:
             on_disk_change=self.enforce_disk,
             cache=self.cache,
             cut_limiter=self.cut_limiter,
+            metrics=self.metrics,
         )
         self.registry.add(session)
         try:

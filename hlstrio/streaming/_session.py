@@ -27,6 +27,7 @@ from typing import Literal, TypeVar
 import trio
 
 from .._config import Settings
+from .._metrics import Metrics
 from .._reaper import Reaper
 from ..media import MediaItem
 from ._cache import SegmentCache
@@ -164,6 +165,7 @@ class Session:
         on_disk_change: Callable[[], None] | None = None,
         cache: SegmentCache | None = None,
         cut_limiter: trio.CapacityLimiter | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.id = session_id
         self.user = user
@@ -177,6 +179,7 @@ class Session:
         self._reaper = reaper
         self._on_disk_change = on_disk_change or (lambda: None)
         self._cache = cache or SegmentCache(settings.remux_cache_bytes)
+        self._metrics = metrics
         # Cuts hold the GIL: more threads than cores only slow each other down.
         self._cut_limiter = cut_limiter or trio.CapacityLimiter(2)
         self.timeline = build_timeline(item, plan, settings.segment_seconds)
@@ -312,6 +315,7 @@ class Session:
             on_failed=self._failed,
             on_disk_change=self._on_disk_change,
             start_index=self.start_index,
+            metrics=self._metrics,
         )
 
     def _make_temp_dir(self) -> Path:

@@ -18,6 +18,7 @@ from pathlib import Path
 import trio
 
 from .._config import Settings
+from .._metrics import Metrics
 from .._reaper import Reaper
 from ..media import MediaItem
 from ._decision import Plan
@@ -42,6 +43,7 @@ class _Run:
     running: bool = True
     paused: bool = False
     exit_clean: bool = False
+    started_at: float = 0.0
     process: trio.Process | None = None
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     done: trio.Event = field(default_factory=trio.Event)
@@ -70,6 +72,7 @@ class Transcoder:
         on_failed: Callable[[str], None],
         on_disk_change: Callable[[], None],
         start_index: int,
+        metrics: Metrics | None = None,
     ) -> None:
         self._label = label
         self._owner = owner
@@ -86,6 +89,7 @@ class Transcoder:
         self._wake_all = wake_all
         self._on_failed = on_failed
         self._on_disk_change = on_disk_change
+        self._metrics = metrics
         self._paths: dict[int, Path] = {}
         self._run: _Run | None = None
         self._runs = 0
@@ -141,9 +145,14 @@ class Transcoder:
         self._prune_behind()
         return path
 
-    def start(self, index: int) -> None:
+    def start(self, index: int, reason: str = "seek") -> None:
         """Start a run at `index`, cancelling the current one (only the encoder's scope)."""
         previous = self._run
+        if self._metrics is not None:
+            if previous is None:
+                self._metrics.encoder_started()
+            else:
+                self._metrics.encoder_restarted(reason if previous.running else "resume")
         if previous is not None and previous.running:
             previous.scope.cancel()
             self.restarts += 1
@@ -190,6 +199,7 @@ class Transcoder:
 
         def started(process: trio.Process) -> None:
             run.process = process
+            run.started_at = trio.current_time()
             if self._reaper is not None:
                 self._reaper.watch(process.pid, str(run.directory))
 
@@ -220,6 +230,8 @@ class Transcoder:
 
     def _run_failed(self, run: _Run, message: str) -> None:
         log.error("%s: run %d failed: %s", self._label, run.number, message)
+        if self._metrics is not None:
+            self._metrics.encoder_failed()
         if self._run is not run:
             return
         self._failures += 1
@@ -227,7 +239,7 @@ class Transcoder:
             # Restart at the segment it failed on; it may have been a transient fault.
             resume = max(run.head + 1, run.start)
             log.info("%s: retry %d at segment %d", self._label, self._failures, resume)
-            self.start(resume)
+            self.start(resume, reason="retry")
         else:
             self._on_failed(message)
 
@@ -246,6 +258,8 @@ class Transcoder:
         self._paths[index] = path
         self._disk.add(self._owner, index, size)
         self._on_ready(index)
+        if index == run.start and self._metrics is not None:
+            self._metrics.encoder_first_segment(trio.current_time() - run.started_at)
         self._throttle()
         self._prune_behind()
         if self._disk.over_limit:

@@ -69,6 +69,9 @@ async def _connection(
             connection.start_next_cycle()
     except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
         pass
+    except Exception:
+        # A bug on one connection must not end the listener (and with it the server).
+        log.exception("segment endpoint: connection failed")
     finally:
         with trio.move_on_after(1) as cleanup:
             cleanup.shield = True

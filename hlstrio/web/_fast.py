@@ -177,6 +177,12 @@ class FastPath:
             if path == "/metrics" and metrics is not None:
                 await self._scrape(scope, send, metrics)
                 return
+        elif path == "/metrics" and metrics is not None:
+            await self._error(
+                send,
+                ApiError(405, "method_not_allowed", "use GET or HEAD", {"Allow": "GET, HEAD"}),
+            )
+            return
         if metrics is None:
             await self.app(scope, receive, send)
             return

@@ -62,6 +62,7 @@ async def start_server(
         harness.running.shutdown.set()
         with trio.fail_after(20):
             await done.wait()
-        leftovers = list(temp_dir.iterdir()) if temp_dir.exists() else []
-        assert leftovers == [], f"session temp dirs left after shutdown: {leftovers}"
-        assert session_processes(temp_dir) == [], "ffmpeg left running after shutdown"
+    # Servers in one test share the temp dir: check once all of them have stopped.
+    leftovers = list(temp_dir.iterdir()) if temp_dir.exists() else []
+    assert leftovers == [], f"session temp dirs left after shutdown: {leftovers}"
+    assert session_processes(temp_dir) == [], "ffmpeg left running after shutdown"

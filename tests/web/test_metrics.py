@@ -159,3 +159,35 @@ async def test_segment_fast_path_keeps_the_contract(start_server: StartServer) -
     assert missing.json() == {
         "error": {"code": "session_not_found", "message": "unknown or ended session"}
     }
+
+
+async def test_encoder_metrics_count_starts_retries_failures_and_seeks(
+    start_server: StartServer, tmp_path: Path, long_media_dir: Path
+) -> None:
+    crashing = await start_server(ffmpeg=fake_ffmpeg(tmp_path, "crash"), encoder_retries=2)
+    session = await crashing.create("hevc_opus.mkv")
+    seg = session["master_url"].replace("master.m3u8", "seg-0.ts")
+    assert (await crashing.client.get(seg)).status_code == 502
+    samples = await scrape(crashing.client)
+    assert value(samples, "hlstrio_encoder_starts_total") == 1
+    assert value(samples, "hlstrio_encoder_failures_total") == 3  # first run + two retries
+    assert value(samples, "hlstrio_encoder_restarts_total", reason="retry") == 2
+
+    real = await start_server(media=(long_media_dir,), segment_seconds=2.0)
+    session = await real.create("long_hevc.mkv")
+    base = session["master_url"].replace("master.m3u8", "")
+    assert (await real.client.get(base + "seg-0.ts")).status_code == 200
+    assert (await real.client.get(base + "seg-40.ts")).status_code == 200  # a far seek
+    samples = await scrape(real.client)
+    assert value(samples, "hlstrio_encoder_restarts_total", reason="seek") == 1
+    assert value(samples, "hlstrio_encoder_first_segment_seconds_count") == 2
+    assert value(samples, "hlstrio_encoder_failures_total") == 0
+
+
+async def test_metrics_other_methods_are_405(start_server: StartServer) -> None:
+    server = await start_server()
+    for method in ("POST", "PUT", "TRACE", "DELETE"):
+        response = await server.client.request(method, "/metrics")
+        assert response.status_code == 405
+        assert response.headers["allow"] == "GET, HEAD"
+        assert response.json()["error"]["code"] == "method_not_allowed"
