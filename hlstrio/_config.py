@@ -54,15 +54,7 @@ class Settings:
     users: Mapping[str, str] = field(default_factory=dict)  # user name -> bearer token
 
     def __post_init__(self) -> None:
-        positive = (
-            "segment_seconds",
-            "idle_timeout",
-            "session_ttl",
-            "segment_wait",
-            "seek_gap",
-            "throttle_ahead",
-        )
-        for name in positive:
+        for name in _FLOATS - {"keep_behind"}:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if self.keep_behind < 0:
@@ -124,26 +116,11 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
-_FLOATS = {
-    "segment_seconds",
-    "idle_timeout",
-    "session_ttl",
-    "segment_wait",
-    "seek_gap",
-    "throttle_ahead",
-    "keep_behind",
-}
-_INTS = {
-    "port",
-    "max_sessions",
-    "max_sessions_per_user",
-    "max_transcodes",
-    "remux_cache_bytes",
-    "temp_max_bytes",
-    "encoder_retries",
-}
-_PATHS = {"temp_dir", "cache_dir"}
-_BOOLS = {"insecure_no_auth", "accel_redirect", "metrics"}
+# Field types are strings here (postponed annotations): "float", "int", ...
+_FLOATS = {f.name for f in dataclasses.fields(Settings) if f.type == "float"}
+_INTS = {f.name for f in dataclasses.fields(Settings) if f.type == "int"}
+_PATHS = {f.name for f in dataclasses.fields(Settings) if f.type == "Path | None"}
+_BOOLS = {f.name for f in dataclasses.fields(Settings) if f.type == "bool"}
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:

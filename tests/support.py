@@ -65,24 +65,15 @@ async def wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Non
             await trio.sleep(0.02)
 
 
-async def play_with_ffmpeg(ffmpeg: str, url: str, out: Path) -> Path:
+def hls_client_argv(ffmpeg: str, url: str, out: Path) -> list[str]:
     """ffmpeg as the HLS client: read the master playlist and copy every segment to one file."""
+    return [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", url,
+            "-map", "0", "-c", "copy", str(out)]  # fmt: skip
+
+
+async def play_with_ffmpeg(ffmpeg: str, url: str, out: Path) -> Path:
     result = await trio.run_process(
-        [
-            ffmpeg,
-            "-nostdin",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-i",
-            url,
-            "-map",
-            "0",
-            "-c",
-            "copy",
-            str(out),
-        ],
+        hls_client_argv(ffmpeg, url, out),
         capture_stderr=True,
         check=False,
     )

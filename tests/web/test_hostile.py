@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 from hlstrio._config import Settings
 from hlstrio._server import RunningServer, serve
 
-from ..support import decode, session_processes
+from ..support import decode, hls_client_argv, session_processes
 from ._conns import task_count
 from ._spec import check_response
 
@@ -732,21 +732,7 @@ def test_odd_file_names_play(
     out = tmp_path / "out.ts"
     # ffmpeg as the HLS client, reading every segment over HTTP.
     result = subprocess.run(
-        [
-            ffmpeg,
-            "-nostdin",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-i",
-            hostile.server.url + session["master_url"],
-            "-map",
-            "0",
-            "-c",
-            "copy",
-            str(out),
-        ],
+        hls_client_argv(ffmpeg, hostile.server.url + session["master_url"], out),
         capture_output=True,
         timeout=120,
         check=False,
