@@ -175,13 +175,14 @@ class Session:
         self._settings = settings
         self._ffmpeg = ffmpeg
         self._on_end = on_end
-        self._disk = disk or DiskBudget(0)
+        self._disk = DiskBudget(0) if disk is None else disk
         self._reaper = reaper
         self._on_disk_change = on_disk_change or (lambda: None)
-        self._cache = cache or SegmentCache(settings.remux_cache_bytes)
+        # `is None`, not `or`: an empty cache is falsy (it has a length).
+        self._cache = SegmentCache(settings.remux_cache_bytes) if cache is None else cache
         self._metrics = metrics
         # Cuts hold the GIL: more threads than cores only slow each other down.
-        self._cut_limiter = cut_limiter or trio.CapacityLimiter(2)
+        self._cut_limiter = trio.CapacityLimiter(2) if cut_limiter is None else cut_limiter
         self.timeline = build_timeline(item, plan, settings.segment_seconds)
         self.variant = build_variant(item, plan, self.timeline)
         self.start_index = self.timeline.index_at(params.start) if params.start else 0

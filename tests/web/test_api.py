@@ -236,3 +236,15 @@ async def test_other_users_session_is_a_404(start_server: StartServer) -> None:
     # Still Alice's, still playing: HLS URLs are capability URLs and need no header.
     assert (await server.client.get(session["master_url"])).status_code == 200
     assert (await server.client.delete(f"/api/v1/sessions/{sid}", headers=alice)).status_code == 204
+
+
+async def test_sessions_share_one_remux_cache(start_server: StartServer) -> None:
+    server = await start_server()
+    manager = server.running.services.manager
+    for name in ("h264_aac.mp4", "two_audio.mp4"):
+        session = await server.create(name)
+        url = session["master_url"].replace("master.m3u8", "seg-0.ts")
+        assert (await server.client.get(url)).status_code == 200
+    # Both cuts live in the manager's one byte-capped cache, not in per-session ones.
+    assert len(manager.cache) == 2
+    assert manager.cache.bytes <= server.running.services.settings.remux_cache_bytes
