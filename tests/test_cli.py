@@ -92,7 +92,9 @@ async def test_signal_stops_gracefully(
             with trio.fail_after(15):
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(waiting_request)
-                    await trio.sleep(0.3)  # let the request reach the server and park
+                    info_url = f"/api/v1/sessions/{session['id']}"
+                    while (await client.get(info_url)).json()["waiting"] != 1:
+                        await trio.sleep(0.02)  # until the request is parked in the server
                     process.send_signal(signum)
                     code = await process.wait()
             assert code == 0

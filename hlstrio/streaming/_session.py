@@ -253,6 +253,7 @@ class Session:
             "start": self.params.start,
             "position": round(self.position, 3),
             "encoder": self.encoder_state,
+            "waiting": sum(self._waiting.values()),
             "audio": self.plan.audio_index,
             "video_action": self.plan.video,
             "audio_action": self.plan.audio,
