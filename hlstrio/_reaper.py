@@ -67,12 +67,28 @@ class Reaper:
                     await process.wait()
 
 
-def _cmdline(pid: int) -> bytes:
+def cmdline(pid: int) -> bytes:
+    """A process's NUL-separated argv, b"" once it is gone."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             return f.read()
     except OSError:
         return b""
+
+
+def kill_if_running(pid: int, marker: bytes) -> None:
+    """SIGKILL `pid` if its argv still contains `marker` (so a recycled pid is never hit)."""
+    if marker and marker in cmdline(pid):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGCONT)  # a stopped (throttled) process must die too
+            os.kill(pid, signal.SIGKILL)
+
+
+def kill_all_using(marker: bytes) -> None:
+    """SIGKILL every process whose argv contains `marker` (a session dir path)."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            kill_if_running(int(entry), marker)
 
 
 def _child_main() -> int:
@@ -90,10 +106,7 @@ def _child_main() -> int:
             continue
     # EOF: the server is gone (or closed us on a clean stop, with nothing left to kill).
     for pid, marker in watched.items():
-        if marker and marker in _cmdline(pid):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGCONT)  # a stopped (throttled) process must die too
-                os.kill(pid, signal.SIGKILL)
+        kill_if_running(pid, marker)
     return 0
 
 

@@ -12,7 +12,6 @@ import logging
 import os
 import secrets
 import shutil
-import signal
 import tempfile
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import trio
 
 from .._config import Settings
 from .._metrics import Metrics
-from .._reaper import Reaper
+from .._reaper import Reaper, cmdline, kill_all_using
 from ..media import MediaItem
 from ._cache import SegmentCache
 from ._decision import decide
@@ -191,31 +190,12 @@ def remove_stale_session_dirs(parent: Path) -> int:
             continue
         # An encoder the dead server started in its last instant, before its watchdog heard
         # of it, may still be writing here: it goes first.
-        _kill_processes_using(path)
+        kill_all_using(str(path).encode())
         with contextlib.suppress(OSError):
             shutil.rmtree(path)
             removed += 1
     return removed
 
 
-def _kill_processes_using(path: Path) -> None:
-    needle = str(path).encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                if needle not in f.read():
-                    continue
-            os.kill(int(entry), signal.SIGCONT)
-            os.kill(int(entry), signal.SIGKILL)
-        except OSError:
-            continue
-
-
 def _is_live_hlstrio(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"hlstrio" in f.read()
-    except OSError:
-        return False
+    return b"hlstrio" in cmdline(pid)
