@@ -13,7 +13,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import capacity, lookup, playlist, seek, segments, startup
+from . import (
+    audio,
+    capacity,
+    continuity,
+    fmp4,
+    lookup,
+    playlist,
+    seek,
+    segments,
+    startup,
+    subtitles,
+    thumbnails,
+)
 from ._common import Result
 
 BenchFn = Callable[[], Result | list[Result]]
@@ -24,6 +36,11 @@ BENCHES: dict[str, BenchFn] = {
     "startup": startup.run,  # P4
     "capacity": capacity.run,  # P7
     "seek": seek.run,  # issue 3: far seeks, throttled CPU, keyframe index
+    "subtitles": subtitles.run,  # WebVTT segment of an embedded track, cold, vs whole extraction
+    "fmp4": fmp4.run,  # fMP4 vs MPEG-TS cut of one 6 s 720p segment
+    "audio": audio.run,  # audio renditions: COPY vs ENCODE (5.1 AC-3) vs the video remux cut
+    "continuity": continuity.run,  # make_continuous vs a byte copy; bytes added per segment
+    "thumbnails": thumbnails.run,  # issue 6: scrub thumbnails on demand vs an ffmpeg process
 }
 OUT = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 _HEADER = "| figure | hlstrio | baseline | ratio | target | unit | command | note | measured |"

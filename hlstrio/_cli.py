@@ -6,15 +6,17 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-
-import trio
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from ._config import ConfigError, Settings, load_settings
 from ._ffmpeg import FfmpegNotFound, ffmpeg_exe
+
+if TYPE_CHECKING:
+    from .media import MediaInfo
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,12 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from ._server import serve
-
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    for noisy in ("hypercorn.error", "hypercorn.access"):
+    # hlstrio.http is hypercorn's error log: its info lines repeat what the CLI prints
+    # ("Running on ..."); its warnings and errors still show.
+    for noisy in ("hypercorn.error", "hypercorn.access", "hlstrio.http"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = load_settings(
         args.config,
@@ -78,10 +80,17 @@ def _serve(args: argparse.Namespace) -> int:
             raise ConfigError(f"media directory not found: {root}")
     settings.check_bind()
     ffmpeg_exe(settings.ffmpeg)
+    # Imported once the input is known good: trio and the web stack take most of a second to
+    # import, and a bad flag or config deserves its one-line error at once.
+    import trio
+
+    from ._server import serve
 
     async def announce(s: Settings) -> None:
         async with trio.open_nursery() as nursery:
             server = await nursery.start(partial(serve, s))
+            # The one "listening" line, on stdout (scripts and tests wait for it); the server's
+            # own log does not repeat it.
             print(f"hlstrio listening on {server.url}", flush=True)
 
     try:
@@ -119,21 +128,36 @@ def _probe(args: argparse.Namespace) -> int:
     try:
         info = probe(args.file)
     except ProbeError as exc:
-        print(f"hlstrio: {args.file}: {exc}", file=sys.stderr)
+        print(f"hlstrio: {exc}", file=sys.stderr)  # probe() names the file itself
         return 1
-    summary = {
-        "file": str(args.file),
+    summary = probe_summary(args.file, info)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print("\n".join(probe_lines(summary)))
+    return 0
+
+
+# `hlstrio probe` output: one JSON-able summary, and the text lines written from it alone, so a
+# new kind of track is one more key in `probe_summary` and one more entry in `_TRACK_LINES`.
+
+
+def probe_summary(file: Path, info: MediaInfo) -> dict[str, Any]:
+    """What `hlstrio probe --json` prints about a probed file."""
+    video = info.video
+    return {
+        "file": str(file),
         "container": info.container,
         "duration": round(info.duration, 3),
         "size": info.size,
         "video": None
-        if info.video is None
+        if video is None
         else {
-            "codec": info.video.codec,
-            "width": info.video.width,
-            "height": info.video.height,
-            "fps": round(info.video.fps, 3),
-            "hls_codec": info.video.hls_codec,
+            "codec": video.codec,
+            "width": video.width,
+            "height": video.height,
+            "fps": round(video.fps, 3),
+            "hls_codec": video.hls_codec,
             "keyframes": len(info.keyframe_pts),
         },
         "audio": [
@@ -147,16 +171,35 @@ def _probe(args: argparse.Namespace) -> int:
             for a in info.audio
         ],
     }
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        video = summary["video"]
-        print(f"{args.file}: {info.container}, {info.duration:.2f} s, {info.size} bytes")
-        if isinstance(video, dict):
-            print(
-                f"  video: {video['codec']} {video['width']}x{video['height']} "
-                f"{video['fps']} fps, {video['keyframes']} keyframes"
-            )
-        for a in info.audio:
-            print(f"  audio #{a.index}: {a.codec} {a.channels} ch {a.language or ''}".rstrip())
-    return 0
+
+
+def _video_line(video: dict[str, Any]) -> str:
+    return (
+        f"video: {video['codec']} {video['width']}x{video['height']} {video['fps']} fps, "
+        f"{video['keyframes']} keyframes"
+    )
+
+
+def _audio_line(audio: dict[str, Any]) -> str:
+    language = audio["language"] or ""
+    return f"audio #{audio['index']}: {audio['codec']} {audio['channels']} ch {language}"
+
+
+# summary key -> the line for one track of that kind (a key holds one track, None, or a list).
+_TRACK_LINES: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
+    ("video", _video_line),
+    ("audio", _audio_line),
+)
+
+
+def probe_lines(summary: dict[str, Any]) -> list[str]:
+    """What `hlstrio probe` prints: a header line, then one indented line per track."""
+    lines = [
+        f"{summary['file']}: {summary['container']}, {summary['duration']:.2f} s, "
+        f"{summary['size']} bytes"
+    ]
+    for key, line in _TRACK_LINES:
+        tracks = summary[key]
+        for track in tracks if isinstance(tracks, list) else [tracks] if tracks else []:
+            lines.append("  " + line(track).rstrip())
+    return lines

@@ -2,15 +2,22 @@
 
 One frozen value object built once at start-up; everything else takes it as an argument, so
 tests build their own without touching the process environment.
+
+A typo must never pass silently: an unknown TOML key and an unknown `HLSTRIO_` variable are
+both errors. The only `HLSTRIO_` variables that are not settings are the few in
+`NOT_SETTINGS` (read by the test suite and the benchmarks, which run this server with their
+environment). Tokens are secrets: no error message, and no repr, ever contains one.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
 import os
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +58,16 @@ class Settings:
     # requests only; "" = off (nginx then sends them to the main port).
     accel_listen: str = ""
     metrics: bool = True  # GET /metrics (Prometheus text) and per-request timing
-    users: Mapping[str, str] = field(default_factory=dict)  # user name -> bearer token
+    # Browser origins allowed to call the API ("https://app.example:8443"; "*" = any). HLS
+    # URLs answer every origin regardless: they are capability URLs (web/_cors.py).
+    cors_origins: tuple[str, ...] = ()
+    # Watch the media roots and rescan on changes (POST /api/v1/library/rescan works either
+    # way). A burst of changes is scanned once nothing changed for watch_debounce seconds, at
+    # the latest 5 x watch_debounce after the first change.
+    watch: bool = True
+    watch_debounce: float = 1.0
+    # user name -> bearer token; repr=False so no log line or traceback shows a token.
+    users: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for name in _FLOATS - {"keep_behind"}:
@@ -83,8 +99,16 @@ class Settings:
         if len(set(tokens)) != len(tokens):
             raise ConfigError("two users share one token")
         for user, token in self.users.items():
+            # The messages name the user, never the token (or any part of it).
             if len(token) < 16:
                 raise ConfigError(f"token of user {user!r} is shorter than 16 characters")
+            if not _B64TOKEN.fullmatch(token):
+                # Anything else could never match: clients send the header as ASCII and the
+                # server strips whitespace around it.
+                raise ConfigError(
+                    f"token of user {user!r} may only contain letters, digits and -._~+/ "
+                    "(then '=' padding): RFC 6750 b64token"
+                )
 
     def accel_address(self) -> tuple[str, int]:
         """`accel_listen` as (host, port)."""
@@ -115,6 +139,23 @@ class Settings:
             )
 
 
+# RFC 6454 origin as browsers send it: scheme://host[:port], no path.
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+/?")
+
+# RFC 6750 2.1: the characters a Bearer credential consists of.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+ENV_PREFIX = "HLSTRIO_"
+# HLSTRIO_ variables that are not settings, yet legitimately set where the server runs: the
+# test suite's and the benchmarks' own knobs (servers they start inherit their environment).
+NOT_SETTINGS = frozenset(
+    {
+        "HLSTRIO_CHROMIUM",  # tests/conftest.py: the chromium binary for the browser tests
+        "HLSTRIO_SCREENSHOTS",  # tests/web/_browser.py: keep the pages' screenshots here
+        "HLSTRIO_BENCH_DIR",  # bench/_common.py: the benchmarks' work directory
+    }
+)
+
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 # Field types are strings here (postponed annotations): "float", "int", ...
 _FLOATS = {f.name for f in dataclasses.fields(Settings) if f.type == "float"}
@@ -123,17 +164,28 @@ _PATHS = {f.name for f in dataclasses.fields(Settings) if f.type == "Path | None
 _BOOLS = {f.name for f in dataclasses.fields(Settings) if f.type == "bool"}
 
 
-def _coerce(key: str, value: Any, source: str) -> Any:
+def _coerce(key: str, value: Any, source: str, *, from_env: bool = False) -> Any:
     """Turn a TOML/env/flag value into the field's type, with a one-line error."""
     try:
         if key == "media":
             if isinstance(value, str):
-                parts = [p for p in value.split(os.pathsep) if p] if source == "env" else [value]
+                parts = [p for p in value.split(os.pathsep) if p] if from_env else [value]
             elif isinstance(value, list | tuple) and all(isinstance(v, str | Path) for v in value):
                 parts = [str(v) for v in value]
             else:
                 raise TypeError("a list of paths")
             return tuple(Path(p).expanduser() for p in parts)
+        if key == "cors_origins":
+            if isinstance(value, str):
+                origins = [o.strip() for o in value.split(",") if o.strip()]
+            elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+                origins = [v.strip() for v in value]
+            else:
+                raise TypeError('a list of origins like "https://app.example"')
+            for origin in origins:
+                if origin != "*" and not _ORIGIN.fullmatch(origin):
+                    raise ValueError(f"{origin!r} is not scheme://host[:port]")
+            return tuple(origin.rstrip("/") for origin in origins)
         if key in _FLOATS:
             if isinstance(value, bool):
                 raise TypeError("a number")
@@ -158,13 +210,28 @@ def _coerce(key: str, value: Any, source: str) -> Any:
                 token = entry.get("token") if isinstance(entry, Mapping) else None
                 if not isinstance(token, str):
                     raise TypeError(f'[users.{name}] needs token = "..."')
+                unknown = sorted(set(entry) - {"token"})
+                if unknown:
+                    raise TypeError(f"[users.{name}] has unknown key {unknown[0]!r}")
                 users[str(name)] = token
             return users
         if not isinstance(value, str):
             raise TypeError("a string")
         return value
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{source}: bad value for {key}: {value!r} ({exc})") from None
+        # The users table holds the tokens: name what is wrong, never show the value.
+        shown = "" if key == "users" else f"{value!r} "
+        raise ConfigError(f"{source}: bad value for {key}: {shown}({exc})") from None
+
+
+def _unknown(name: str, known: Iterable[str], prefix: str = "") -> str:
+    """The message for an unknown setting, naming the closest real one if there is one.
+
+    Names are compared without the prefix, which every candidate shares."""
+    message = f"unknown setting {name!r}"
+    for close in difflib.get_close_matches(name.removeprefix(prefix).lower(), list(known), n=1):
+        message += f" (did you mean {prefix + close.upper() if prefix else close!r}?)"
+    return message
 
 
 def load_settings(
@@ -172,24 +239,35 @@ def load_settings(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Merge the layers; unknown TOML keys are an error so typos do not pass silently."""
+    """Merge the layers. Unknown TOML keys and unknown HLSTRIO_ variables are errors, so typos
+    do not pass silently; `env` defaults to the process environment."""
     values: dict[str, Any] = {}
     if config_file is not None:
         try:
             data = tomllib.loads(config_file.read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError(f"cannot read config {config_file}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"cannot read config {config_file}: not UTF-8 text") from None
         except tomllib.TOMLDecodeError as exc:
+            # tomllib's messages give a position, never the text there (which may be a token).
             raise ConfigError(f"bad TOML in {config_file}: {exc}") from None
         for key, value in data.items():
             if key not in _FIELDS:
-                raise ConfigError(f"{config_file}: unknown setting {key!r}")
+                raise ConfigError(f"{config_file}: {_unknown(key, _FIELDS)}")
             values[key] = _coerce(key, value, str(config_file))
-    for key, value in (os.environ if env is None else env).items():
-        if key.startswith("HLSTRIO_"):
-            name = key[len("HLSTRIO_") :].lower()
-            if name in _FIELDS and name != "users":
-                values[name] = _coerce(name, value, "env")
+    env_names = [name for name in _FIELDS if name != "users"]
+    # Sorted: with several bad variables, the error names the same one every time.
+    for key, value in sorted((os.environ if env is None else env).items()):
+        if not key.startswith(ENV_PREFIX) or key in NOT_SETTINGS:
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name == "users":
+            raise ConfigError(f"{key}: users and their tokens can only be set in the TOML file")
+        if name not in _FIELDS:
+            # Names only: the value of a mistyped variable may be anything, a secret included.
+            raise ConfigError(f"environment: {_unknown(key, env_names, ENV_PREFIX)}")
+        values[name] = _coerce(name, value, f"environment {key}", from_env=True)
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = _coerce(key, value, "flag")

@@ -19,7 +19,7 @@ from weakref import WeakSet
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-SESSION_STATES = ("starting", "running", "idle", "failed")
+SESSION_STATES = ("starting", "running", "idle", "failed", "gone")
 ENCODER_STATES = ("running", "paused")
 ROUTES = ("segment", "playlist", "api", "metrics", "other")
 MODES = ("remux", "transcode")
@@ -39,7 +39,7 @@ class SessionView(Protocol):
     @property
     def state(self) -> str: ...
     @property
-    def transcodes(self) -> bool: ...
+    def encoder_state(self) -> str | None: ...
 
 
 class Metrics:
@@ -91,6 +91,11 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.encoder_probe_runs = Counter(
+            "hlstrio_encoder_probe_runs",
+            "Short ffmpeg runs beside the main one for a player's probe of the first segments",
+            registry=r,
+        )
         self.encoder_failures = Counter(
             "hlstrio_encoder_failures", "ffmpeg encoders that exited with an error", registry=r
         )
@@ -109,7 +114,11 @@ class Metrics:
         # Sessions that have answered a segment already (weak: ended sessions just vanish).
         self._served: WeakSet[object] = WeakSet()
         if sessions is not None:
-            r.register(_SessionCollector(sessions))
+            self.collect_sessions(sessions)
+
+    def collect_sessions(self, sessions: Callable[[], Iterable[SessionView]]) -> None:
+        """Report sessions and encoders by state, read off `sessions()` at scrape time."""
+        self.registry.register(_SessionCollector(sessions))
 
     # -- web layer ----------------------------------------------------------------------------
     def error(self, status: int, code: str) -> None:
@@ -137,6 +146,9 @@ class Metrics:
         after the last one stopped: idle, or done), "retry" (after a failed run)."""
         self.encoder_restarts.labels(reason).inc()
 
+    def encoder_probe(self) -> None:
+        self.encoder_probe_runs.inc()
+
     def encoder_failed(self) -> None:
         self.encoder_failures.inc()
 
@@ -159,7 +171,7 @@ class _SessionCollector:
         encoders = dict.fromkeys(ENCODER_STATES, 0)
         for session in self._sessions():
             states[session.state] = states.get(session.state, 0) + 1
-            encoder = encoder_state(session)
+            encoder = session.encoder_state
             if encoder in encoders:
                 encoders[encoder] += 1
         by_state = GaugeMetricFamily(
@@ -174,20 +186,3 @@ class _SessionCollector:
         for state, count in encoders.items():
             running.add_metric([state], count)
         yield running
-
-
-def encoder_state(session: SessionView) -> str | None:
-    """`Session.encoder_state` ("running"/"paused"/"stopped"/None) when the session has it.
-
-    Until the streaming layer provides it, a transcode session that is starting or running is
-    taken to have a running encoder (true until its encoder finishes the whole file).
-    """
-    state = getattr(session, "encoder_state", _MISSING)
-    if state is not _MISSING:
-        return state if isinstance(state, str) else None
-    if session.transcodes and session.state in ("starting", "running"):
-        return "running"
-    return None
-
-
-_MISSING = object()

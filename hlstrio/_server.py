@@ -21,10 +21,14 @@ from ._config import Settings
 from ._ffmpeg import ffmpeg_exe
 from ._metrics import Metrics
 from ._reaper import Reaper
-from .media import Library, default_cache_dir, ensure_demo_library
+from .media import Library, default_cache_dir, ensure_demo_library, language_name
+from .media._library import VIDEO_EXTENSIONS
+from .media._watch import Debounce, watch_roots
 from .streaming import SessionManager
+from .streaming._filters import detect_filters
 from .web import Authenticator, Services, ShieldFinalSend, create_app
 from .web._accel import serve_accel
+from .web._cors import Cors
 from .web._fast import FastPath
 
 log = logging.getLogger("hlstrio.server")
@@ -45,9 +49,19 @@ async def open_library(settings: Settings, ffmpeg: str) -> Library:
         log.info("no media configured: serving the demo library (generated once)")
         demo = await trio.to_thread.run_sync(partial(ensure_demo_library, cache_dir, ffmpeg=ffmpeg))
         roots = (demo,)
-    library = Library(roots, cache_file=cache_dir / "probe-cache.json")
+    debounce = Debounce(settings.watch_debounce, 5 * settings.watch_debounce)
+    library = Library(roots, cache_file=cache_dir / "probe-cache.json", debounce=debounce)
     await trio.to_thread.run_sync(library.scan)
-    log.info("library: %d items from %s", len(library.items()), ", ".join(map(str, roots)))
+    # Rendition names ("Français") come from langcodes' data, 0.3 s to load the first time:
+    # load it here, off the event loop, not in the first session's create.
+    await trio.to_thread.run_sync(language_name, "en")
+    where = ", ".join(map(str, roots))
+    if library.items():
+        log.info("library: %d items from %s", len(library.items()), where)
+    else:
+        # Say where we looked and for what: the usual cause is a wrong path or file type.
+        kinds = " ".join(sorted(VIDEO_EXTENSIONS))
+        log.warning("library is empty: no playable %s files under %s", kinds, where)
     return library
 
 
@@ -80,13 +94,22 @@ async def serve(
     ffmpeg = ffmpeg_exe(settings.ffmpeg)
     library = await open_library(settings, ffmpeg)
     reaper = Reaper()
-    manager = SessionManager(settings, ffmpeg, reaper)
-    metrics = Metrics(lambda: manager.registry)
-    manager.metrics = metrics  # sessions created from now on report encoder events
+    metrics = Metrics()
+    # Which filters this ffmpeg has (tone mapping needs zscale): asked once, off the loop.
+    filters = await trio.to_thread.run_sync(detect_filters, ffmpeg)
+    manager = SessionManager(settings, ffmpeg, reaper=reaper, metrics=metrics, filters=filters)
+    # A file that left the library (or changed) ends its sessions: 410 on their next request.
+    library.on_gone(manager.media_removed)
+    metrics.collect_sessions(lambda: manager.registry)
     services = Services(settings, library, manager, Authenticator(settings.users))
     web_metrics = metrics if settings.metrics else None
     # Segments and /metrics are answered by a thin ASGI layer in front of Quart (web/_fast.py).
-    app = ShieldFinalSend(FastPath(create_app(services, web_metrics), services, web_metrics))
+    app = ShieldFinalSend(
+        Cors(
+            FastPath(create_app(services, web_metrics), services, web_metrics),
+            settings.cors_origins,
+        )
+    )
     config = hypercorn_config(settings)
     shutdown = trio.Event()
 
@@ -98,6 +121,12 @@ async def serve(
     async with trio.open_nursery() as outer:
         await outer.start(reaper.run)
         await outer.start(manager.run)
+        # Library scans (watcher and rescans) run in `outer`: cancelled after HTTP drained.
+        await outer.start(library.keep_current)
+        if settings.watch:
+            own = (manager.temp_parent, settings.cache_dir or default_cache_dir())
+            await outer.start(partial(watch_roots, library.roots, library.changed, ignore=own))
+            library.changed()  # catch up with changes since the first scan, before the watch
         if handle_signals:
             await outer.start(_watch_signals, shutdown)
         accel_url = None
@@ -112,7 +141,7 @@ async def serve(
                 partial(hypercorn.trio.serve, app, config, shutdown_trigger=stop_sessions_then_http)
             )
             url = binds[0]
-            log.info("hlstrio listening on %s", url)
+            log.debug("http bound to %s", ", ".join(binds))  # the CLI prints "listening on"
             task_status.started(RunningServer(url, services, shutdown, accel_url))
         outer.cancel_scope.cancel()
     log.info("stopped")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hlstrio._config import ConfigError, Settings, load_settings
+from hlstrio._config import NOT_SETTINGS, ConfigError, Settings, load_settings
 
 ALICE = "alice-secret-token-0123"
 BOB = "bob-secret-token-456789"
@@ -284,11 +284,46 @@ def test_bad_env_values(env: dict[str, str]) -> None:
         load_settings(env=env)
 
 
-def test_env_cannot_set_users_and_unrelated_vars_are_ignored() -> None:
-    env = {"HLSTRIO_USERS": "alice", "HLSTRIO_NOPE": "1", "PORT": "1", "hlstrio_port": "2"}
-    s = load_settings(env=env)
-    assert dict(s.users) == {}
-    assert s.port == 8000
+@pytest.mark.parametrize(
+    ("name", "suggestion"),
+    [
+        ("HLSTRIO_SEGMENT_SECNDS", "HLSTRIO_SEGMENT_SECONDS"),
+        ("HLSTRIO_PROT", "HLSTRIO_PORT"),
+        ("HLSTRIO_NOPE", None),
+        ("HLSTRIO_", None),
+    ],
+)
+def test_unknown_env_variable_is_an_error(name: str, suggestion: str | None) -> None:
+    # The same typo in TOML is an error (test_unknown_toml_key): the environment is no laxer.
+    with pytest.raises(ConfigError) as info:
+        load_settings(env={name: "4", "HLSTRIO_PORT": "9000"})
+    message = str(info.value)
+    assert f"unknown setting {name!r}" in message and "\n" not in message
+    if suggestion is None:
+        assert "did you mean" not in message
+    else:
+        assert f"did you mean {suggestion!r}" in message
+
+
+def test_unknown_toml_key_suggests_the_real_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"unknown setting 'segment_secnds' \(did you mean "):
+        load_settings(toml(tmp_path, "segment_secnds = 4\n"), env={})
+
+
+def test_env_cannot_set_users() -> None:
+    with pytest.raises(ConfigError, match=r"HLSTRIO_USERS: users .* only be set in the TOML file"):
+        load_settings(env={"HLSTRIO_USERS": "alice"})
+
+
+@pytest.mark.parametrize("name", sorted(NOT_SETTINGS))
+def test_known_non_setting_variables_are_allowed(name: str) -> None:
+    # Read by the tests and benchmarks, whose servers inherit their environment.
+    assert load_settings(env={name: "/somewhere"}) == Settings()
+
+
+def test_other_variables_are_ignored() -> None:
+    env = {"PORT": "1", "hlstrio_port": "2", "XHLSTRIO_PORT": "3", "HLSTRIOPORT": "4"}
+    assert load_settings(env=env) == Settings()
 
 
 # --- flags -------------------------------------------------------------------------------------
@@ -342,3 +377,65 @@ def test_check_bind_through_load_settings(tmp_path: Path) -> None:
     load_settings(
         env={"HLSTRIO_HOST": "0.0.0.0"}, overrides={"insecure_no_auth": True}
     ).check_bind()
+
+
+# --- secrets -----------------------------------------------------------------------------------
+
+SECRET = "Zq9-secret-token-do-not-print"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f'[users]\nalice = "{SECRET}"\n',  # a flat string instead of a table
+        f'users = "{SECRET}"\n',
+        f'users = ["{SECRET}"]\n',
+        f'[users.alice]\ntoken = ["{SECRET}"]\n',
+        f'[users.alice]\ntoken = "{SECRET}"\ntokne = "{SECRET}"\n',  # a stray key
+        f'[users.alice]\ntoken = "{SECRET}"\n[users.bob]\ntoken = "{SECRET}"\n',  # shared
+        f'[users.alice]\ntoken = "{SECRET[:10]}"\n',  # too short
+        f'[users.alice]\ntoken = "{SECRET} x"\n',  # not a b64token
+        f'[users.alice]\ntoken = "{SECRET}\u00e9"\n',
+        f'[users.alice]\ntoken = "{SECRET}',  # bad TOML right after the secret
+        f"[users.alice]\ntoken = {SECRET}\n",
+        f'[users.alice]\ntoken = "{SECRET}"\ntoken = "{SECRET}"\n',
+        f'[users.alice]\ntoken = "{SECRET}"\nport = "eighty"\n',
+        f'token = "{SECRET}"\n',  # at the top level: an unknown setting
+    ],
+)
+def test_no_error_shows_a_token(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(toml(tmp_path, text), env={})
+    shown = f"{info.value} {info.value!r}"
+    # Not the token, nor a recognisable piece of it.
+    assert SECRET[:10] not in shown and SECRET[-10:] not in shown, shown
+    assert info.value.__suppress_context__ or info.value.__context__ is None  # no traceback
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["HLSTRIO_TOKEN", "HLSTRIO_USERS", "HLSTRIO_USERS_ALICE"])
+def test_no_error_shows_an_env_value(name: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(env={name: SECRET})
+    assert SECRET[:10] not in f"{info.value} {info.value!r}"
+
+
+def test_settings_repr_hides_tokens() -> None:
+    settings = Settings(users={"alice": SECRET})
+    assert SECRET not in repr(settings) and SECRET not in str(settings)
+    assert settings.users["alice"] == SECRET
+
+
+@pytest.mark.parametrize("token", ["a" * 15 + " ", "tab\tinside-0123456", "ünïcode-token-0123"])
+def test_token_must_be_a_bearer_credential(token: str) -> None:
+    # RFC 6750 2.1 b64token: anything else cannot come back intact in an Authorization header.
+    with pytest.raises(ConfigError, match="RFC 6750"):
+        Settings(users={"alice": token})
+    Settings(users={"alice": "Az09-._~+/" + "x" * 6 + "=="})
+
+
+def test_config_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b'host = "caf\xe9"\n')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings(path, env={})

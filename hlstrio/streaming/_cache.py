@@ -7,26 +7,29 @@ by how many players happen to be connected (8 segments x 200 sessions was 3.3 Gi
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Hashable
+
+Key = Hashable  # what identifies a segment within its owner: (rendition, index)
 
 
 class SegmentCache:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.bytes = 0
-        self._items: OrderedDict[tuple[str, int], bytes] = OrderedDict()
-        self._owners: dict[str, set[int]] = {}
+        self._items: OrderedDict[tuple[str, Key], bytes] = OrderedDict()
+        self._owners: dict[str, set[Key]] = {}
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def get(self, owner: str, index: int) -> bytes | None:
+    def get(self, owner: str, index: Key) -> bytes | None:
         key = (owner, index)
         data = self._items.get(key)
         if data is not None:
             self._items.move_to_end(key)
         return data
 
-    def put(self, owner: str, index: int, data: bytes) -> None:
+    def put(self, owner: str, index: Key, data: bytes) -> None:
         if len(data) > self.max_bytes:
             return  # larger than the whole cache: serve it, do not keep it
         self._discard((owner, index))
@@ -42,7 +45,7 @@ class SegmentCache:
             if data is not None:
                 self.bytes -= len(data)
 
-    def _discard(self, key: tuple[str, int]) -> None:
+    def _discard(self, key: tuple[str, Key]) -> None:
         data = self._items.pop(key, None)
         if data is None:
             return

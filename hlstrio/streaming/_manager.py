@@ -7,12 +7,14 @@ session up, and a session outlives the request that created it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 import secrets
 import shutil
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -20,11 +22,14 @@ import trio
 from .._config import Settings
 from .._metrics import Metrics
 from .._reaper import Reaper, cmdline, kill_all_using
-from ..media import MediaItem
-from ._cache import SegmentCache
-from ._decision import decide
-from ._disk import DiskBudget
+from ..media import MediaItem, VerifiedFiles
+from ._context import BlockingRunner, CutsFactory, StreamingContext, in_worker_thread
+from ._decision import choose_audio, decide
+from ._encoder import EncoderRunner, run_encoder
+from ._filters import FilterSupport
+from ._lifecycle import SessionState
 from ._registry import SessionRegistry
+from ._remux import SessionSource, renditions
 from ._session import MARKER_FILE, SESSION_DIR_PREFIX, Session, SessionParams
 
 log = logging.getLogger("hlstrio.manager")
@@ -33,6 +38,10 @@ log = logging.getLogger("hlstrio.manager")
 def new_session_id() -> str:
     """192 random bits, URL-safe: the id is the credential of the HLS capability URLs."""
     return secrets.token_urlsafe(24)
+
+
+# A failed session (or one whose media is gone) is replaced, not handed out again.
+_REUSABLE = frozenset({SessionState.STARTING, SessionState.RUNNING, SessionState.IDLE})
 
 
 class DiskFull(Exception):
@@ -44,17 +53,28 @@ class SessionManager:
         self,
         settings: Settings,
         ffmpeg: str,
+        *,
         reaper: Reaper | None = None,
         metrics: Metrics | None = None,
+        run_encoder: EncoderRunner = run_encoder,
+        make_cuts: CutsFactory = renditions,
+        run_blocking: BlockingRunner = in_worker_thread,
+        filters: FilterSupport | None = None,
     ) -> None:
         self.settings = settings
-        self.ffmpeg = ffmpeg
-        self.reaper = reaper
-        self.metrics = metrics
-        self.disk = DiskBudget(settings.temp_max_bytes)
-        self.cache = SegmentCache(settings.remux_cache_bytes)
-        # Remux cuts hold the GIL (PyAV muxing): two threads are faster than forty.
-        self.cut_limiter = trio.CapacityLimiter(2)
+        # Built once, here; every session and transcoder shares it.
+        self.context = StreamingContext.create(
+            settings,
+            ffmpeg,
+            metrics=metrics,
+            reaper=reaper,
+            run_encoder=run_encoder,
+            make_cuts=make_cuts,
+            run_blocking=run_blocking,
+            filters=filters,
+            on_disk_pressure=self.enforce_disk,
+        )
+        self.disk = self.context.disk
         self.registry: SessionRegistry[Session] = SessionRegistry(
             max_sessions=settings.max_sessions,
             max_per_user=settings.max_sessions_per_user,
@@ -64,7 +84,9 @@ class SessionManager:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Hold the session nursery open until cancelled; cancelling it ends every session."""
-        removed = await trio.to_thread.run_sync(remove_stale_session_dirs, self.temp_parent)
+        removed = await self.context.run_blocking(
+            partial(remove_stale_session_dirs, self.temp_parent)
+        )
         if removed:
             log.info("removed %d session dir(s) left by a previous run", removed)
         async with trio.open_nursery() as nursery:
@@ -79,20 +101,38 @@ class SessionManager:
         return self.registry.lookup(session_id)
 
     async def create(
-        self, user: str, item: MediaItem, params: SessionParams
+        self, user: str, item: MediaItem, params: SessionParams, files: VerifiedFiles
     ) -> tuple[Session, bool]:
         """Return (session, created). Same params reuse; other params replace the old session.
+
+        `files` is what to open: the library's just-verified paths of `item` and of its usable
+        sidecar subtitles.
 
         Caps are checked and the registry updated with no await in between, so two concurrent
         creates cannot both take the last slot.
         """
         if self._nursery is None:
             raise RuntimeError("session manager is not running")
+        # "fra", its stream index, or nothing when it is the file's default: one choice.
+        track = choose_audio(item.info, params.audio)
+        params = dataclasses.replace(params, audio=track.index if track is not None else None)
         existing = self.registry.find(user, item.id)
-        if existing is not None and existing.params == params and existing.state != "failed":
+        if (
+            existing is not None
+            and existing.params == params
+            and existing.lifecycle.state in _REUSABLE
+        ):
             existing.touch()
             return existing, False
-        plan = decide(item.info, params.capabilities, params.mode, params.audio)
+        usable = tuple(s for s in item.sidecars if s.id in files.sidecars)
+        plan = decide(
+            item.info,
+            params.capabilities,
+            params.mode,
+            params.audio,
+            subtitle=params.subtitle,
+            sidecars=usable,
+        )
         self.registry.check_caps(user, transcodes=plan.transcodes, replacing=existing)
         if plan.transcodes:
             self.enforce_disk()
@@ -105,20 +145,14 @@ class SessionManager:
             self.registry.remove(existing.id)
             existing.close()
         session = Session(
+            self.context,
             session_id=new_session_id(),
             user=user,
             item=item,
+            source=SessionSource(files.media, item.info.start_time, files.sidecars),
             params=params,
             plan=plan,
-            settings=self.settings,
-            ffmpeg=self.ffmpeg,
             on_end=self._forget,
-            disk=self.disk,
-            reaper=self.reaper,
-            on_disk_change=self.enforce_disk,
-            cache=self.cache,
-            cut_limiter=self.cut_limiter,
-            metrics=self.metrics,
         )
         self.registry.add(session)
         try:
@@ -140,6 +174,15 @@ class SessionManager:
             session.close()
         for session in sessions:
             await session.finished.wait()
+
+    def media_removed(self, media_id: str, reason: str) -> int:
+        """The library lost a file: its sessions free their resources now and answer 410 on
+        their next request. Returns how many sessions were told."""
+        told = 0
+        for session in self.registry.with_media(media_id):
+            session.media_removed(reason)
+            told += 1
+        return told
 
     def _forget(self, session: Session) -> None:
         self.registry.remove(session.id)

@@ -71,6 +71,10 @@ class SessionRegistry(Generic[S]):
         session_id = self._by_key.get((user, media_id))
         return None if session_id is None else self._by_id.get(session_id)
 
+    def with_media(self, media_id: str) -> list[S]:
+        # O(sessions); only a library change uses it, never the segment path.
+        return [s for s in self._by_id.values() if s.media_id == media_id]
+
     def count_for(self, user: str) -> int:
         return self._per_user[user]
 

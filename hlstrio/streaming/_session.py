@@ -1,13 +1,18 @@
 """One playback session: a task under its own cancel scope, and the segment path.
 
-Everything a session starts (encoder, remux cuts, idle watchdog) runs in the session's own
-nursery, inside the scope the registry holds; cancelling that scope is the one way a session
-ends, and its `finally` is the one place that cleans up (ffmpeg killed by its runner, temp dir
-removed, registry entry dropped).
+Everything a session starts (encoder runs, in-process cuts, idle watchdog) runs in the
+session's own nursery, inside the scope the registry holds; cancelling that scope is the one
+way a session ends, and its `finally` is the one place that cleans up (ffmpeg killed by its
+runner, temp dir removed, registry entry dropped).
 
-Two lifetimes: `idle_timeout` without a request stops only the encoder (CPU freed, state
-"idle"); the next request restarts it where asked. `session_ttl` without a request ends the
-session itself.
+A session serves renditions (`_decision.Plan`): the video, one per audio choice, all on one
+timeline. A segment request names a rendition and an index; in-process renditions are cut on
+demand in a worker thread (`_remux.renditions`), encoded video comes from the `Transcoder`.
+
+Its state lives in one `SessionLifecycle` (`_lifecycle.py`: one enum, one transition table),
+where the player is in one `Playhead`. Two lifetimes: `idle_timeout` without a request stops
+the encoder and drops cut segments (state IDLE); the next request restarts it where asked.
+`session_ttl` without a request ends the session itself.
 """
 
 from __future__ import annotations
@@ -21,34 +26,40 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import trio
 
-from .._config import Settings
-from .._metrics import Metrics
-from .._reaper import Reaper
 from ..media import MediaItem
-from ._cache import SegmentCache
-from ._decision import (
-    ENCODED_AUDIO_BITRATE,
-    ENCODED_AUDIO_CODEC,
-    ENCODED_VIDEO_CODEC,
-    Capabilities,
-    Plan,
-    choose_audio,
+from ._context import StreamingContext
+from ._decision import Capabilities, Plan
+from ._encoder import EncodeJob
+from ._errors import (
+    CutError,
+    CutFailed,
+    EncoderGaveUp,
+    MediaRemoved,
+    SegmentNotFound,
+    SegmentNotReady,
+    SessionEnded,
 )
-from ._disk import DiskBudget
-from ._playlist import Variant, master_playlist, media_playlist
-from ._remux import CutError, cut_segment
+from ._lifecycle import SessionEvent, SessionLifecycle, SessionState
+from ._playlist import VIDEO_RENDITION, media_playlist, session_master
+from ._policy import Playhead
+from ._remux import RenditionCut, SessionSource
 from ._timeline import Timeline, fixed_grid, keyframe_timeline
-from ._transcode import SegmentMissing, Transcoder
+from ._transcode import Transcoder
 
 log = logging.getLogger("hlstrio.session")
 
-State = Literal["starting", "running", "idle", "failed"]
 T = TypeVar("T")
+
+# Session temp dirs carry this prefix and a marker file naming the owning server process, so
+# a restarted server removes its predecessor's leftovers and never touches anyone else's.
+SESSION_DIR_PREFIX = "hlstrio-session-"
+MARKER_FILE = ".hlstrio-session"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,154 +69,85 @@ class SessionParams:
     media_id: str
     start: float
     mode: str
-    audio: int | None
+    audio: int | str | None  # default audio track: stream index or language
     capabilities: Capabilities
-
-
-class SegmentError(Exception):
-    """A segment request that cannot be answered with bytes: HTTP status + JSON error."""
-
-    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.retry_after = retry_after
+    subtitle: int | str | None = None  # stream index, sidecar id or language; None: the file's
 
 
 def build_timeline(item: MediaItem, plan: Plan, segment_seconds: float) -> Timeline:
-    """Keyframe cuts when video is copied (remux or copy-transcode), else the fixed grid."""
+    """Keyframe cuts when the video is copied, else the fixed grid an encoder is forced to."""
     info = item.info
-    if plan.video == "copy":
+    if plan.video is not None and plan.video.action == "copy":
         assert info.video_time_base is not None and info.video_end_pts is not None
         return keyframe_timeline(
             info.keyframe_pts, info.video_time_base, info.video_end_pts, segment_seconds
         )
     frame = 1.0 / info.video.fps if info.video is not None and info.video.fps > 0 else 0.0
-    return fixed_grid(info.duration, segment_seconds, frame)
-
-
-def _ts_bits(payload_bytes: float, packets: float) -> float:
-    """MPEG-TS size of elementary-stream bytes: 4 of every 188 bytes are header, and each
-    frame's PES header and last-packet stuffing cost ~150 bytes (measured on PyAV's muxer)."""
-    return (payload_bytes * 188 / 184 + packets * 150) * 8
-
-
-def build_variant(item: MediaItem, plan: Plan, timeline: Timeline) -> Variant:
-    """BANDWIDTH is the peak segment bitrate as sent (TS overhead included), as RFC 8216 asks;
-    for copied video it comes from the source's real GOP sizes, for encoded video from the
-    encoder's maxrate."""
-    info = item.info
-    audio = choose_audio(info, plan.audio_index) if plan.audio is not None else None
-    codecs: list[str] = []
-    if plan.video == "copy" and info.video is not None and info.video.hls_codec:
-        codecs.append(info.video.hls_codec)
-    elif plan.video == "encode":
-        codecs.append(ENCODED_VIDEO_CODEC)
-    if plan.audio == "copy" and audio is not None and audio.hls_codec:
-        codecs.append(audio.hls_codec)
-    elif plan.audio == "encode":
-        codecs.append(ENCODED_AUDIO_CODEC)
-
-    audio_bits = 0.0
-    if audio is not None and plan.audio is not None:
-        rate = ENCODED_AUDIO_BITRATE if plan.audio == "encode" else audio.bit_rate or 192_000
-        frames = (audio.sample_rate or 48_000) / 1024
-        audio_bits = _ts_bits(rate / 8, frames)
-    fps = info.video.fps if info.video is not None and info.video.fps > 0 else 30.0
-    if plan.video == "encode":
-        peak = _ts_bits((plan.video_bitrate or 0) / 8, fps) + audio_bits
-        average = peak * 0.75
-    elif plan.video == "copy" and info.video_time_base is not None:
-        # Sum GOP sizes into the timeline's segments; the densest segment sets BANDWIDTH.
-        per_segment = [0] * len(timeline)
-        cursor = 0
-        for pts, size in zip(info.keyframe_pts, info.gop_bytes, strict=True):
-            while cursor + 1 < len(timeline) and pts >= (timeline[cursor + 1].start_pts or 0):
-                cursor += 1
-            per_segment[cursor] += size
-        rates = [
-            _ts_bits(size / seg.duration, fps) + audio_bits
-            for size, seg in zip(per_segment, timeline.segments, strict=True)
-            if seg.duration > 0
-        ]
-        peak = max(rates, default=audio_bits)
-        average = _ts_bits(sum(info.gop_bytes) / max(timeline.duration, 0.1), fps) + audio_bits
-    else:
-        peak = average = audio_bits
-    return Variant(
-        bandwidth=int(peak * 1.03) + 1000,  # PAT/PMT per segment and rounding
-        average_bandwidth=int(min(average, peak)),
-        codecs=tuple(codecs),
-        width=plan.width,
-        height=plan.height,
-        frame_rate=info.video.fps if info.video is not None and info.video.fps > 0 else None,
-    )
-
-
-# Session temp dirs carry this prefix and a marker file naming the owning server process, so
-# a restarted server removes its predecessor's leftovers and never touches anyone else's.
-SESSION_DIR_PREFIX = "hlstrio-session-"
-MARKER_FILE = ".hlstrio-session"
+    return fixed_grid(info.duration, segment_seconds, frame, origin=info.start_time)
 
 
 class Session:
     def __init__(
         self,
+        context: StreamingContext,
         *,
         session_id: str,
         user: str,
         item: MediaItem,
+        source: SessionSource,
         params: SessionParams,
         plan: Plan,
-        settings: Settings,
-        ffmpeg: str,
         on_end: Callable[[Session], None],
-        disk: DiskBudget | None = None,
-        reaper: Reaper | None = None,
-        on_disk_change: Callable[[], None] | None = None,
-        cache: SegmentCache | None = None,
-        cut_limiter: trio.CapacityLimiter | None = None,
-        metrics: Metrics | None = None,
     ) -> None:
         self.id = session_id
         self.user = user
         self.item = item
         self.params = params
         self.plan = plan
-        self._settings = settings
-        self._ffmpeg = ffmpeg
+        self._context = context
+        self._settings = context.settings
+        self._source = source  # the files, as the library just verified them
         self._on_end = on_end
-        self._disk = DiskBudget(0) if disk is None else disk
-        self._reaper = reaper
-        self._on_disk_change = on_disk_change or (lambda: None)
-        # `is None`, not `or`: an empty cache is falsy (it has a length).
-        self._cache = SegmentCache(settings.remux_cache_bytes) if cache is None else cache
-        self._metrics = metrics
-        # Cuts hold the GIL: more threads than cores only slow each other down.
-        self._cut_limiter = trio.CapacityLimiter(2) if cut_limiter is None else cut_limiter
-        self.timeline = build_timeline(item, plan, settings.segment_seconds)
-        self.variant = build_variant(item, plan, self.timeline)
-        self.start_index = self.timeline.index_at(params.start) if params.start else 0
-        self.master_text = master_playlist(self.variant)
-        self.media_text = media_playlist(self.timeline, params.start or None)
+        self.timeline = build_timeline(item, plan, self._settings.segment_seconds)
+        origin = self.timeline[0].start
+        self.start_index = self.timeline.index_at(origin + params.start) if params.start else 0
+        self._cuts = context.make_cuts(source, plan, self.timeline)
+        self.master_text = session_master(item.info, plan, self.timeline)
+        start_offset = params.start or None
+        # Every rendition's playlist lists the same segments (one timeline): only the URI
+        # extension differs. Encoded video (no in-process cut) is MPEG-TS from the encoder.
+        self._extensions = {rendition: cut.extension for rendition, cut in self._cuts.items()}
+        if plan.video is not None and plan.video.action == "encode":
+            self._extensions[VIDEO_RENDITION] = "ts"
+        self._media_texts = {
+            rendition: media_playlist(self.timeline, start_offset, extension=extension)
+            for rendition, extension in self._extensions.items()
+        }
+        self._moves_playhead = {r for r, c in self._cuts.items() if c.kind != "subtitles"}
+        self._moves_playhead.add(VIDEO_RENDITION)
+        self._job = self._encode_job()
+        # What was asked of the picture and this ffmpeg cannot do (tone mapping without
+        # zscale): said in the reason, not silently skipped.
+        notes = self._job.notes if self._job is not None else ()
+        self.reason = "; ".join([plan.reason, *notes])
         # Created now, not in run(), so the registry holds the scope from the first moment.
         self.scope = trio.CancelScope()
         self.finished = trio.Event()
-        self.state: State = "running" if plan.mode == "remux" else "starting"
-        self.failure: str | None = None
+        initial = SessionState.STARTING if plan.transcodes else SessionState.RUNNING
+        self.lifecycle = SessionLifecycle(initial)
+        self.playhead = Playhead(self.start_index, self.start_index)
         self.created_at = time.time()
         self.last_access = self.created_at
         self._last_touch = trio.current_time()
-        self._idle = False
+        self._gone_at = 0.0  # when the media left the library (state GONE)
+        self._watchdog_wakeup = trio.Event()
         self.temp_dir: Path | None = None
         self.transcoder: Transcoder | None = None
-        self._closed = False
         self._nursery: trio.Nursery | None = None
-        self._waiters: dict[int, trio.Event] = {}
-        self._waiting: Counter[int] = Counter()  # requests waiting, per segment
-        self._position = self.start_index  # last segment requested
-        # remux: errors of cuts that failed (the bytes of good ones go to the shared cache)
-        self._cut_errors: dict[int, str] = {}
+        self._waiters: dict[tuple[str, int], trio.Event] = {}
+        self._waiting: Counter[tuple[str, int]] = Counter()  # requests waiting, per segment
+        # In-process cuts that failed: their errors (the bytes of good ones go to the cache).
+        self._cut_errors: dict[tuple[str, int], str] = {}
 
     # -- registry protocol ----------------------------------------------------------------
     @property
@@ -217,34 +159,42 @@ class Session:
         return self.plan.transcodes
 
     @property
+    def state(self) -> str:
+        return self.lifecycle.state.value
+
+    @property
     def master_url(self) -> str:
         return f"/hls/{self.id}/master.m3u8"
 
     @property
     def encoder_state(self) -> str | None:
-        """ "running" | "paused" | "stopped"; None for a remux (it has no encoder)."""
-        if self.transcoder is None:
-            return "stopped" if self.plan.transcodes else None
-        return self.transcoder.encoder_state
+        """ "running" | "paused" | "stopped"; None without an encoder (no video encode)."""
+        if not self.plan.transcodes:
+            return None
+        return "stopped" if self.transcoder is None else self.transcoder.encoder_state
 
     @property
     def position(self) -> float:
-        """Start (s) of the segment last requested: where the player is."""
-        return self.timeline[self._position].start
+        """Start (s from the beginning) of the segment last requested: where the player is."""
+        return self.timeline[self.playhead.position].start - self.timeline[0].start
+
+    def segment_extension(self, rendition: str) -> str | None:
+        """The URI extension of a rendition's segments; None if there is no such rendition."""
+        return self._extensions.get(rendition)
 
     def touch(self) -> None:
         self.last_access = time.time()
         self._last_touch = trio.current_time()
-        if self._idle:
-            self._idle = False
-            if self.state == "idle":
-                self.state = "running"
+        self.lifecycle.handle(SessionEvent.REQUEST)
 
     def to_json(self) -> dict[str, object]:
+        plan = self.plan
+        default_audio = plan.default_audio
         return {
             "id": self.id,
             "media_id": self.item.id,
-            "mode": self.plan.mode,
+            "mode": plan.mode,
+            "container": plan.container,
             "duration": round(self.timeline.duration, 3),
             "master_url": self.master_url,
             "state": self.state,
@@ -254,11 +204,62 @@ class Session:
             "position": round(self.position, 3),
             "encoder": self.encoder_state,
             "waiting": sum(self._waiting.values()),
-            "audio": self.plan.audio_index,
-            "video_action": self.plan.video,
-            "audio_action": self.plan.audio,
-            "reason": self.plan.reason,
+            "audio": default_audio.stream_index if default_audio is not None else None,
+            "video_action": plan.video.action if plan.video is not None else None,
+            "audio_action": default_audio.action if default_audio is not None else None,
+            "reason": self.reason,
+            "renditions": self._renditions_json(),
         }
+
+    def _renditions_json(self) -> list[dict[str, object]]:
+        items: list[dict[str, object]] = []
+        video = self.plan.video
+        if video is not None:
+            items.append(
+                {
+                    "id": VIDEO_RENDITION,
+                    "type": "video",
+                    "stream": video.stream_index,
+                    "action": video.action,
+                    "codec": video.codec_string,
+                    "width": video.width,
+                    "height": video.height,
+                    "reason": video.reason,
+                }
+            )
+        for audio in self.plan.audio:
+            items.append(
+                {
+                    "id": audio.rendition,
+                    "type": "audio",
+                    "stream": audio.stream_index,
+                    "action": audio.action,
+                    "codec": audio.codec_string,
+                    "channels": audio.channels,
+                    "group": audio.group,
+                    "name": audio.name,
+                    "language": audio.language,
+                    "default": audio.default,
+                    "reason": audio.reason,
+                }
+            )
+        for subtitle in self.plan.subtitles:
+            items.append(
+                {
+                    "id": subtitle.rendition,
+                    "type": "subtitles",
+                    "stream": subtitle.stream_index,
+                    "action": "convert",
+                    "codec": "wvtt",
+                    "group": "subs",
+                    "name": subtitle.name,
+                    "language": subtitle.language,
+                    "default": subtitle.default,
+                    "forced": subtitle.forced,
+                    "reason": f"{subtitle.codec} as segmented WebVTT",
+                }
+            )
+        return items
 
     # -- lifetime ----------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -269,7 +270,7 @@ class Session:
                     async with trio.open_nursery() as nursery:
                         self._nursery = nursery
                         if self.plan.transcodes:
-                            self.temp_dir = await trio.to_thread.run_sync(self._make_temp_dir)
+                            self.temp_dir = await self._context.run_blocking(self._make_temp_dir)
                             self.transcoder = self._new_transcoder(label, nursery, self.temp_dir)
                             self.transcoder.start(self.start_index)
                         nursery.start_soon(self._watchdog)
@@ -280,15 +281,15 @@ class Session:
                     # A bug in one session must not take the manager (and every session) down.
                     log.exception("%s: crashed", label)
         finally:
-            self._closed = True
-            self._wake_all()
+            self.lifecycle.handle(SessionEvent.CLOSE)
+            self.wake_waiters()
             with trio.CancelScope(shield=True):
-                self._cache.drop_owner(self.id)
+                self._context.cache.drop_owner(self.id)
                 if self.transcoder is not None:
                     self.transcoder.close()
                 if self.temp_dir is not None:
                     temp_dir = self.temp_dir
-                    await trio.to_thread.run_sync(
+                    await self._context.run_blocking(
                         lambda: shutil.rmtree(temp_dir, ignore_errors=True)
                     )
                 self._on_end(self)
@@ -299,25 +300,50 @@ class Session:
         """End the session (idempotent); `finished` is set once cleanup is done."""
         self.scope.cancel()
 
+    def media_removed(self, reason: str) -> None:
+        """The file left the library: free the encoder and cached cuts now; the next request
+        hears why (410) and ends the session, or, if none comes, it ends idle_timeout later."""
+        self.lifecycle.handle(SessionEvent.MEDIA_REMOVED, reason)
+        self._gone_at = trio.current_time()
+        self._watchdog_wakeup.set()  # it now ends the session idle_timeout from here
+        if self.transcoder is not None:
+            self.transcoder.stop()
+        self._context.cache.drop_owner(self.id)
+        self.wake_waiters()
+
+    def _encode_job(self) -> EncodeJob | None:
+        """What the encoder makes, if the video is encoded (pure: built once, in __init__)."""
+        video = self.plan.video
+        if video is None or video.action != "encode":
+            return None
+        assert video.bitrate is not None
+        return EncodeJob(
+            source=self._source.media,
+            video_index=video.stream_index,
+            timeline=self.timeline,
+            source_start=self.item.info.start_time,
+            width=video.width,
+            height=video.height,
+            bitrate=video.bitrate,
+            segment_seconds=self._settings.segment_seconds,
+            burn_subtitle=video.burn_subtitle,
+            deinterlace=video.deinterlace,
+            tonemap=video.tonemap,
+            source_video=self.item.info.video,
+            filters=self._context.filters,
+        )
+
     def _new_transcoder(self, label: str, nursery: trio.Nursery, temp_dir: Path) -> Transcoder:
+        assert self._job is not None
         return Transcoder(
+            self._context,
+            self._job,
             label=label,
             owner=self.id,
-            item=self.item,
-            plan=self.plan,
-            timeline=self.timeline,
-            settings=self._settings,
-            ffmpeg=self._ffmpeg,
             temp_dir=temp_dir,
             nursery=nursery,
-            disk=self._disk,
-            reaper=self._reaper,
-            on_ready=self._segment_ready,
-            wake_all=self._wake_all,
-            on_failed=self._failed,
-            on_disk_change=self._on_disk_change,
-            start_index=self.start_index,
-            metrics=self._metrics,
+            playhead=self.playhead,
+            events=self,
         )
 
     def _make_temp_dir(self) -> Path:
@@ -340,143 +366,162 @@ class Session:
                 log.info("session %s: no request for %.0f s, ending", self.id[:8], ttl)
                 self.close()
                 return
-            if not self._idle and now >= self._last_touch + idle:
-                self._idle = True
-                if self.state == "running":
-                    self.state = "idle"
-                if self.transcoder is not None:
-                    log.info("session %s: idle, stopping the encoder", self.id[:8])
-                    self.transcoder.stop()
-                self._cache.drop_owner(self.id)
-            deadline = self._last_touch + (ttl if self._idle else min(idle, ttl))
+            gone = self.lifecycle.state is SessionState.GONE
+            if gone and now >= max(self._last_touch, self._gone_at) + idle:
+                # Its file left the library and nobody came to hear why: end it (disk freed).
+                log.info("session %s: media gone, nobody asked, ending", self.id[:8])
+                self.close()
+                return
+            idle_now = self.lifecycle.state is SessionState.IDLE
+            if not idle_now and now >= self._last_touch + idle:
+                before = self.lifecycle.state
+                self.lifecycle.handle(SessionEvent.IDLE_TIMEOUT)
+                idle_now = True
+                if before in (SessionState.STARTING, SessionState.RUNNING):
+                    if self.transcoder is not None:
+                        log.info("session %s: idle, stopping the encoder", self.id[:8])
+                        self.transcoder.stop()
+                    self._context.cache.drop_owner(self.id)
+            deadline = self._last_touch + (ttl if idle_now else min(idle, ttl))
+            if gone:
+                deadline = max(self._last_touch, self._gone_at) + idle
             if self._waiting:
                 deadline = min(deadline, now + min(idle, 1.0))
-            await trio.sleep_until(deadline)
+            with trio.move_on_at(deadline):
+                await self._watchdog_wakeup.wait()
+            if self._watchdog_wakeup.is_set():
+                self._watchdog_wakeup = trio.Event()
 
-    def _segment_ready(self, index: int) -> None:
-        if self.state == "starting":
-            self.state = "running"
-        waiter = self._waiters.pop(index, None)
+    # -- TranscoderEvents ---------------------------------------------------------------------
+    def segment_ready(self, index: int) -> None:
+        self.lifecycle.handle(SessionEvent.SEGMENT_READY)
+        waiter = self._waiters.pop((VIDEO_RENDITION, index), None)
         if waiter is not None:
             waiter.set()
 
-    def _failed(self, message: str) -> None:
-        self.state = "failed"
-        self.failure = message
-        self._wake_all()
+    def encoder_failed(self, message: str) -> None:
+        self.lifecycle.handle(SessionEvent.ENCODER_FAILED, message)
+        self.wake_waiters()
 
-    def _wake_all(self) -> None:
+    def wake_waiters(self) -> None:
         for waiter in self._waiters.values():
             waiter.set()
         self._waiters.clear()
 
     # -- the segment path ---------------------------------------------------------------------
-    async def segment(self, index: int) -> bytes:
-        """The bytes of segment `index`, waiting up to `segment_wait` for them to exist."""
-        return await self._wait_for(index, self._try_segment)
+    async def segment(self, rendition: str, index: int) -> bytes:
+        """The bytes of a segment, waiting up to `segment_wait` for them to exist."""
+        return await self._wait_for(rendition, index, self._try_segment)
 
-    async def segment_path(self, index: int) -> Path | None:
-        """The on-disk file of a transcode segment (for X-Accel-Redirect), waiting like
-        `segment`; None for a remux, whose segments exist only in memory."""
-        if not self.plan.transcodes:
+    async def segment_path(self, rendition: str, index: int) -> Path | None:
+        """The on-disk file of an encoded video segment (for X-Accel-Redirect), waiting like
+        `segment`; None for in-process renditions, whose segments exist only in memory."""
+        self._check_rendition(rendition, index)
+        if rendition != VIDEO_RENDITION or not self.plan.transcodes:
             return None
-        return await self._wait_for(index, self._try_path)
+        return await self._wait_for(rendition, index, self._try_path)
 
-    async def _wait_for(self, index: int, attempt: Callable[[int], Awaitable[T | None]]) -> T:
+    def _check_rendition(self, rendition: str, index: int) -> None:
+        if rendition not in self._media_texts:
+            raise SegmentNotFound(f"no rendition {rendition!r} in this session")
         if not 0 <= index < len(self.timeline):
-            raise SegmentError(404, "segment_not_found", f"segment {index} is not in the playlist")
+            raise SegmentNotFound(f"segment {index} is not in the playlist")
+
+    async def _wait_for(
+        self, rendition: str, index: int, attempt: Callable[[str, int], Awaitable[T | None]]
+    ) -> T:
+        self._check_rendition(rendition, index)
         self._check_usable()
         self.touch()
-        self._position = index
+        if rendition in self._moves_playhead:  # players fetch subtitles ahead and behind
+            self.playhead.request(index)
+        key = (rendition, index)
         with trio.move_on_after(self._settings.segment_wait):
             while True:
                 self._check_usable()
-                result = await attempt(index)
+                result = await attempt(rendition, index)
                 if result is not None:
                     self.touch()
                     return result
-                waiter = self._waiters.get(index)
+                waiter = self._waiters.get(key)
                 if waiter is None:
-                    waiter = self._waiters[index] = trio.Event()
-                    if not self.plan.transcodes:
+                    waiter = self._waiters[key] = trio.Event()
+                    cut = self._cuts.get(rendition)
+                    if cut is not None:
                         assert self._nursery is not None
-                        self._nursery.start_soon(self._cut, index, waiter)
-                self._waiting[index] += 1
+                        self._nursery.start_soon(self._cut, cut, key, waiter)
+                self._waiting[key] += 1
                 try:
                     await waiter.wait()
                 finally:
-                    self._leave(index, waiter)
+                    self._leave(key, waiter)
         self._check_usable()
         retry = max(1, round(self.timeline[index].duration))
-        raise SegmentError(
-            503, "segment_not_ready", f"segment {index} is not ready yet", retry_after=retry
-        )
+        raise SegmentNotReady(f"segment {index} is not ready yet", retry)
 
-    def _leave(self, index: int, waiter: trio.Event) -> None:
+    def _leave(self, key: tuple[str, int], waiter: trio.Event) -> None:
         """A request stops waiting (answered, timed out or its client gone): the last one out
         drops the event, so nothing is left behind for a request that no longer exists."""
-        self._waiting[index] -= 1
-        if self._waiting[index] <= 0:
-            del self._waiting[index]
-            if self._waiters.get(index) is waiter:
-                del self._waiters[index]
+        self._waiting[key] -= 1
+        if self._waiting[key] <= 0:
+            del self._waiting[key]
+            if self._waiters.get(key) is waiter:
+                del self._waiters[key]
 
     def _check_usable(self) -> None:
-        if self._closed:
-            raise SegmentError(404, "session_not_found", "the session has ended")
-        if self.state == "failed":
-            raise SegmentError(502, "encoder_failed", f"the encoder failed: {self.failure}")
+        state = self.lifecycle.state
+        if state is SessionState.ENDED:
+            raise SessionEnded("the session has ended")
+        if state is SessionState.FAILED:
+            raise EncoderGaveUp(f"the encoder failed: {self.lifecycle.failure}")
+        if state is SessionState.GONE:
+            # Said once, then the session ends: its id is no use any more.
+            self.close()
+            raise MediaRemoved(f"the media is gone: {self.lifecycle.failure}")
 
-    async def _try_path(self, index: int) -> Path | None:
+    async def _try_path(self, rendition: str, index: int) -> Path | None:
         if self.transcoder is None:
             return None  # the encoder is not set up yet (the session is starting)
-        try:
-            return self.transcoder.request(index)
-        except SegmentMissing as exc:
-            raise SegmentError(502, "segment_missing", str(exc)) from None
+        return self.transcoder.request(index)
 
-    async def _try_segment(self, index: int) -> bytes | None:
-        if self.plan.transcodes:
-            path = await self._try_path(index)
+    async def _try_segment(self, rendition: str, index: int) -> bytes | None:
+        if rendition not in self._cuts:  # encoded video: a file the encoder wrote
+            path = await self._try_path(rendition, index)
             if path is None:
                 return None
             try:
-                return await trio.to_thread.run_sync(path.read_bytes)
+                return await self._context.run_blocking(path.read_bytes)
             except FileNotFoundError:
                 # Pruned between the check and the read: the next round re-makes it.
                 if self.transcoder is not None:
                     self.transcoder.prune(index)
                 return None
-        data = self._cache.get(self.id, index)
+        key = (rendition, index)
+        data = self._context.cache.get(self.id, key)
         if data is not None:
             return data
-        error = self._cut_errors.pop(index, None)
+        error = self._cut_errors.pop(key, None)
         if error is not None:
-            raise SegmentError(502, "remux_failed", error)
+            raise CutFailed(error)
         return None
 
-    async def _cut(self, index: int, done: trio.Event) -> None:
-        info = self.item.info
-        assert info.video is not None
-        segment = self.timeline[index]
+    async def _cut(self, cut: RenditionCut, key: tuple[str, int], done: trio.Event) -> None:
         try:
-            data = await trio.to_thread.run_sync(
-                cut_segment,
-                self.item.file,
-                segment,
-                info.video.index,
-                self.plan.audio_index,
-                abandon_on_cancel=True,
-                limiter=self._cut_limiter,
+            data = await self._context.run_blocking(
+                partial(cut.cut, key[1]), limiter=self._context.cut_limiter
             )
         except CutError as exc:
-            log.error("session %s: segment %d: %s", self.id[:8], index, exc)
-            self._cut_errors[index] = str(exc)
+            log.error("session %s: %s segment %d: %s", self.id[:8], key[0], key[1], exc)
+            self._cut_errors[key] = str(exc)
+        except Exception:
+            # A bug in one cut answers that request with an error; the session plays on.
+            log.exception("session %s: %s segment %d", self.id[:8], key[0], key[1])
+            self._cut_errors[key] = "internal error while cutting this segment"
         else:
-            self._cache.put(self.id, index, data)
+            self._context.cache.put(self.id, key, data)
         finally:
-            if self._waiters.get(index) is done:
-                del self._waiters[index]
+            if self._waiters.get(key) is done:
+                del self._waiters[key]
             done.set()
 
     # -- playlists ----------------------------------------------------------------------------
@@ -485,10 +530,13 @@ class Session:
         self.touch()
         return self.master_text
 
-    def media(self) -> str:
+    def media(self, rendition: str = VIDEO_RENDITION) -> str:
+        text = self._media_texts.get(rendition)
+        if text is None:
+            raise SegmentNotFound(f"no rendition {rendition!r} in this session")
         self._check_usable()
         self.touch()
-        return self.media_text
+        return text
 
 
 def _iso(timestamp: float) -> str:

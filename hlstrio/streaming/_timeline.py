@@ -51,11 +51,14 @@ class Timeline:
         return len(self.segments) - 1
 
 
-def fixed_grid(duration: float, seconds: float, frame_duration: float = 0.0) -> Timeline:
+def fixed_grid(
+    duration: float, seconds: float, frame_duration: float = 0.0, origin: float = 0.0
+) -> Timeline:
     """Segments of `seconds` each, as a transcode with forced keyframes cuts them.
 
     A segment exists only if some frame starts in it, so the count comes from the start of
-    the last frame, not from the container duration.
+    the last frame, not from the container duration. Times are source times: they count from
+    `origin`, the container's start time, like a keyframe timeline's.
     """
     if duration <= 0:
         raise ValueError("duration must be > 0")
@@ -68,7 +71,7 @@ def fixed_grid(duration: float, seconds: float, frame_duration: float = 0.0) -> 
     for i in range(count):
         start = i * seconds
         end = min(duration, start + seconds)
-        segments.append(Segment(i, start, end - start))
+        segments.append(Segment(i, origin + start, end - start))
     return Timeline(tuple(segments))
 
 

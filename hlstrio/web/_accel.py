@@ -50,7 +50,7 @@ async def serve_accel(
 
 
 async def _connection(
-    stream: trio.SocketStream, segments: Segments, metrics: Metrics | None
+    stream: trio.abc.HalfCloseableStream, segments: Segments, metrics: Metrics | None
 ) -> None:
     connection = h11.Connection(h11.SERVER)
     try:
@@ -78,9 +78,7 @@ async def _connection(
             await stream.aclose()
 
 
-async def _next_request(
-    connection: h11.Connection, stream: trio.SocketStream
-) -> h11.Request | None:
+async def _next_request(connection: h11.Connection, stream: trio.abc.Stream) -> h11.Request | None:
     """The next request with its (ignored) body read; None when the peer is gone or idle."""
     request: h11.Request | None = None
     while True:
@@ -88,7 +86,7 @@ async def _next_request(
         if event is h11.NEED_DATA:
             with trio.move_on_after(KEEP_ALIVE):
                 data = await stream.receive_some(65536)
-                connection.receive_data(data)
+                connection.receive_data(bytes(data))
                 continue
             return None
         if isinstance(event, h11.Request):
@@ -101,7 +99,7 @@ async def _next_request(
 
 async def _respond(
     connection: h11.Connection,
-    stream: trio.SocketStream,
+    stream: trio.abc.Stream,
     request: h11.Request,
     segments: Segments,
     metrics: Metrics | None,

@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
+import trio
 from quart import Blueprint, Response, jsonify, request
 
 from ..media import MediaGone
-from ..streaming import Capabilities, CapExceeded, DiskFull, SessionParams, Unplayable
-from ._errors import ApiError
+from ..media._watch import ScanFailed
+from ..streaming import Capabilities, SessionParams
+from ..streaming._decision import CONTAINERS, Container
+from ._errors import DOMAIN_ERROR_TYPES, ApiError, api_error
 from ._services import Services
 
-_SESSION_FIELDS = {"media_id", "start", "mode", "audio", "capabilities"}
-_CAPABILITY_FIELDS = {"video_codecs", "audio_codecs", "max_height", "max_bitrate"}
+_SESSION_FIELDS = {"media_id", "start", "mode", "audio", "subtitle", "capabilities"}
+_CAPABILITY_FIELDS = {
+    "video_codecs",
+    "audio_codecs",
+    "max_height",
+    "max_bitrate",
+    "max_audio_channels",
+    "containers",
+    "max_video_bit_depth",
+    "hdr",
+}
 
 
 def api_blueprint(services: Services) -> Blueprint:
@@ -35,6 +48,16 @@ def api_blueprint(services: Services) -> Blueprint:
             raise ApiError(404, "media_not_found", "no media with that id")
         return jsonify(item.to_json())
 
+    @api.post("/library/rescan")
+    async def rescan_library() -> Response:
+        # Answers once a scan that started after this request is done, so the counts say what
+        # is on disk now; concurrent rescans and the watcher share that scan.
+        try:
+            changes = await services.library.rescan()
+        except ScanFailed as exc:
+            raise ApiError(500, "scan_failed", str(exc)) from None
+        return jsonify(changes.to_json())
+
     @api.post("/sessions")
     async def create_session() -> tuple[Response, int, dict[str, str]]:
         user: str = request.user  # type: ignore[attr-defined]
@@ -48,16 +71,15 @@ def api_blueprint(services: Services) -> Blueprint:
                 400, "bad_request", f"start must be below the duration ({item.info.duration:.3f} s)"
             )
         try:
-            services.library.verify(item)
-            session, created = await services.manager.create(user, item, params)
-        except MediaGone as exc:
-            raise ApiError(404, "media_not_found", str(exc)) from None
-        except Unplayable as exc:
-            raise ApiError(415, exc.code, str(exc)) from None
-        except CapExceeded as exc:
-            raise ApiError(429, "too_many_sessions", str(exc), {"Retry-After": "30"}) from None
-        except DiskFull as exc:
-            raise ApiError(507, "insufficient_storage", str(exc), {"Retry-After": "60"}) from None
+            # Blocking (resolve, stat, sidecar parse): off the event loop. The verified paths
+            # are what the session opens.
+            files = await trio.to_thread.run_sync(services.library.verify_files, item)
+            if services.library.get(item.id) is not item:
+                # A rescan published (and ended this file's sessions) while we verified.
+                raise MediaGone(f"{item.path}: changed while the session was being made")
+            session, created = await services.manager.create(user, item, params, files)
+        except DOMAIN_ERROR_TYPES as exc:
+            raise api_error(exc) from None
         return (
             jsonify(session.to_json()),
             201 if created else 200,
@@ -143,6 +165,25 @@ def _codec_list(value: Any, name: str) -> list[str] | None:
     return value
 
 
+# A BCP-47-ish language tag: "fr", "pt-BR", "fre".
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}")
+_SIDECAR_ID = re.compile(r"x[0-9a-f]{10}")
+
+
+def _containers(value: Any) -> list[Container] | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or not value
+        or len(value) > len(CONTAINERS)
+        or not all(isinstance(v, str) and v in CONTAINERS for v in value)
+    ):
+        raise _bad(f"containers must be a non-empty list of {', '.join(CONTAINERS)}")
+    # The client's order is its preference.
+    return [c for v in dict.fromkeys(value) for c in CONTAINERS if c == v]
+
+
 def parse_session_params(body: dict[str, Any]) -> SessionParams:
     """Validate a POST /sessions body; any wrong type or unknown field is a 400."""
     unknown = set(body) - _SESSION_FIELDS
@@ -158,10 +199,21 @@ def parse_session_params(body: dict[str, Any]) -> SessionParams:
     if mode not in ("auto", "remux", "transcode"):
         raise _bad("mode must be one of auto, remux, transcode")
     audio = body.get("audio")
-    if audio is not None and (
+    if isinstance(audio, str):
+        if not _LANGUAGE.fullmatch(audio):
+            raise _bad('audio must be a stream index, a language tag (e.g. "fr") or null')
+    elif audio is not None and (
         isinstance(audio, bool) or not isinstance(audio, int) or not 0 <= audio < 2**16
     ):
-        raise _bad("audio must be a stream index (integer) or null")
+        raise _bad('audio must be a stream index, a language tag (e.g. "fr") or null')
+    subtitle = body.get("subtitle")
+    if isinstance(subtitle, str):
+        if not (_LANGUAGE.fullmatch(subtitle) or _SIDECAR_ID.fullmatch(subtitle)):
+            raise _bad("subtitle must be a stream index, a sidecar id, a language tag or null")
+    elif subtitle is not None and (
+        isinstance(subtitle, bool) or not isinstance(subtitle, int) or not 0 <= subtitle < 2**16
+    ):
+        raise _bad("subtitle must be a stream index, a sidecar id, a language tag or null")
     caps_body = body.get("capabilities")
     if caps_body is None:
         caps_body = {}
@@ -170,10 +222,23 @@ def parse_session_params(body: dict[str, Any]) -> SessionParams:
     unknown = set(caps_body) - _CAPABILITY_FIELDS
     if unknown:
         raise _bad(f"unknown capability field(s): {', '.join(sorted(unknown))[:200]}")
+    channels = _optional_positive_int(caps_body.get("max_audio_channels"), "max_audio_channels")
+    if channels is not None and channels > 32:
+        raise _bad("max_audio_channels must be at most 32")
+    depth = _optional_positive_int(caps_body.get("max_video_bit_depth"), "max_video_bit_depth")
+    if depth is not None and depth not in (8, 10, 12):
+        raise _bad("max_video_bit_depth must be 8, 10 or 12")
+    hdr = caps_body.get("hdr")
+    if hdr is not None and not isinstance(hdr, bool):
+        raise _bad("hdr must be true, false or null")
     capabilities = Capabilities.from_lists(
         _codec_list(caps_body.get("video_codecs"), "video_codecs"),
         _codec_list(caps_body.get("audio_codecs"), "audio_codecs"),
         _optional_positive_int(caps_body.get("max_height"), "max_height"),
         _optional_positive_int(caps_body.get("max_bitrate"), "max_bitrate"),
+        channels,
+        _containers(caps_body.get("containers")),
+        depth,
+        hdr,
     )
-    return SessionParams(media_id, start, mode, audio, capabilities)
+    return SessionParams(media_id, start, mode, audio, capabilities, subtitle)

@@ -5,8 +5,9 @@ than plain ASGI on the same Hypercorn (measured: 1,813 vs 2,579 small responses/
 body that is a few percent; behind nginx (`accel_redirect`), where hlstrio only answers a
 header, it is a third of hlstrio's share of every segment. The contract stays the same: the
 Quart route in `_hls.py` answers through the same `Segments.answer` (and is what the OpenAPI
-test sees); only GET/HEAD of a well-formed `/hls/{id}/seg-{n}.ts` is taken here, everything
-else (odd indices, other methods) falls through to Quart and its JSON errors.
+test sees); only GET/HEAD of a well-formed segment path (`/hls/{id}/seg-{n}.ts`,
+`/hls/{id}/{rendition}/seg-{n}.ts`, parsed by `streaming.parse_rendition_path`) is taken here,
+everything else (odd indices, other methods) falls through to Quart and its JSON errors.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from urllib.parse import quote
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .._metrics import Metrics
-from ..streaming import SegmentError, Session
-from ._errors import ApiError
+from ..streaming import Session, StreamingError, parse_rendition_path
+from ._errors import ApiError, api_error
 from ._services import Services
 
 log = logging.getLogger("hlstrio.web")
@@ -36,13 +37,17 @@ Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-SEGMENT_TYPE = "video/mp2t"
+# Segment content types by URI extension.
+SEGMENT_TYPES = {"ts": "video/mp2t", "m4s": "video/iso.segment", "vtt": "text/vtt"}
 # A capability URL: browsers may keep it, shared caches must not.
 SEGMENT_CACHE_CONTROL = "private, max-age=3600"
-_SEGMENT_HEADERS = [
-    (b"content-type", SEGMENT_TYPE.encode()),
-    (b"cache-control", SEGMENT_CACHE_CONTROL.encode()),
-]
+_SEGMENT_HEADERS = {
+    extension: [
+        (b"content-type", content_type.encode()),
+        (b"cache-control", SEGMENT_CACHE_CONTROL.encode()),
+    ]
+    for extension, content_type in SEGMENT_TYPES.items()
+}
 _METRICS_TYPE = CONTENT_TYPE_LATEST.encode()
 
 
@@ -50,6 +55,7 @@ _METRICS_TYPE = CONTENT_TYPE_LATEST.encode()
 class SegmentAnswer:
     body: bytes  # empty when nginx sends the file
     accel: str | None  # X-Accel-Redirect URI, or None when hlstrio sends the body itself
+    extension: str = "ts"
 
 
 class Segments:
@@ -67,23 +73,26 @@ class Segments:
         # The same parent the sessions make their dirs in; nginx's internal location aliases it.
         self._temp_root = settings.temp_dir or Path(tempfile.gettempdir())
 
-    async def answer(self, session_id: str, index: int) -> SegmentAnswer:
+    async def answer(
+        self, session_id: str, rendition: str, index: int, extension: str = "ts"
+    ) -> SegmentAnswer:
         session = self._manager.lookup(session_id)
         if session is None:
             raise ApiError(404, "session_not_found", "unknown or ended session")
+        if extension != session.segment_extension(rendition):
+            raise ApiError(404, "segment_not_found", "no such segment in the playlist")
         started = time.perf_counter()
         try:
-            path = await session.segment_path(index) if self._accel else None
-            body = b"" if path is not None else await session.segment(index)
-        except SegmentError as exc:
-            headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-            raise ApiError(exc.status, exc.code, str(exc), headers) from None
+            path = await session.segment_path(rendition, index) if self._accel else None
+            body = b"" if path is not None else await session.segment(rendition, index)
+        except StreamingError as exc:
+            raise api_error(exc) from None
         metrics = self._metrics
         if path is None:
             if metrics is not None:
                 metrics.bytes_direct.inc(len(body))
                 self._observe(metrics, session, started)
-            return SegmentAnswer(body, None)
+            return SegmentAnswer(body, None, extension)
         try:
             relative = path.relative_to(self._temp_root)
         except ValueError:
@@ -95,7 +104,7 @@ class Segments:
             with contextlib.suppress(OSError):
                 metrics.bytes_accel.inc(path.stat().st_size)
             self._observe(metrics, session, started)
-        return SegmentAnswer(b"", self._prefix + quote(relative.as_posix()))
+        return SegmentAnswer(b"", self._prefix + quote(relative.as_posix()), extension)
 
     @staticmethod
     def _observe(metrics: Metrics, session: Session, started: float) -> None:
@@ -109,7 +118,7 @@ Headers = list[tuple[bytes, bytes]]
 
 
 def segment_headers(answer: SegmentAnswer) -> Headers:
-    headers = [*_SEGMENT_HEADERS, (b"content-length", b"%d" % len(answer.body))]
+    headers = [*_SEGMENT_HEADERS[answer.extension], (b"content-length", b"%d" % len(answer.body))]
     if answer.accel is not None:
         headers.append((b"x-accel-redirect", answer.accel.encode()))
     return headers
@@ -130,25 +139,17 @@ def error_answer(exc: ApiError) -> tuple[int, Headers, bytes]:
     return exc.status, headers, body
 
 
-def parse_segment_path(path: str) -> tuple[str, int] | None:
-    """`/hls/{id}/seg-{n}.ts` with 1-9 ASCII digits -> (id, n); anything else -> None (Quart).
-
-    Hand-rolled rather than a regex: it runs on every request and is a few string operations.
-    """
-    if not path.startswith("/hls/") or not path.endswith(".ts"):
+def parse_segment_path(path: str) -> tuple[str, str, int, str] | None:
+    """A segment request path -> (session id, rendition, index, extension); else None (Quart)."""
+    parsed = parse_rendition_path(path)
+    if parsed is None or parsed.kind != "segment":
         return None
-    session_id, slash, name = path[5:-3].partition("/")
-    if not slash or not session_id or not name.startswith("seg-"):
-        return None
-    digits = name[4:]
-    if not (0 < len(digits) <= 9 and digits.isascii() and digits.isdigit()):
-        return None
-    return session_id, int(digits)
+    return parsed.session_id, parsed.rendition, parsed.index, parsed.extension
 
 
 def _route(path: str) -> str:
     if path.startswith("/hls/"):
-        return "segment" if path.endswith(".ts") else "playlist"
+        return "playlist" if path.endswith(".m3u8") else "segment"
     if path.startswith("/api/"):
         return "api"
     return "other"
@@ -192,11 +193,13 @@ class FastPath:
         finally:
             metrics.route_seconds[_route(path)].observe(time.perf_counter() - started)
 
-    async def _segment(self, send: Send, session_id: str, index: int) -> None:
+    async def _segment(
+        self, send: Send, session_id: str, rendition: str, index: int, extension: str
+    ) -> None:
         started = time.perf_counter()
         try:
             try:
-                answer = await self._segments.answer(session_id, index)
+                answer = await self._segments.answer(session_id, rendition, index, extension)
             except ApiError as exc:
                 await self._error(send, exc)
                 return

@@ -1,24 +1,29 @@
 """HLS routes: capability URLs keyed by session id; O(1) lookup, touch, serve.
 
-Segments leave as one in-memory body (remux bytes, or a transcode file read in one thread
-call) or, behind nginx, as an X-Accel-Redirect: never through send_file, whose 8 KiB
+Segments leave as one in-memory body (an in-process cut, or a transcode file read in one
+thread call) or, behind nginx, as an X-Accel-Redirect: never through send_file, whose 8 KiB
 thread-hopping chunks are ~300x slower. In the server, well-formed segment GETs are answered by
 the ASGI layer in `_fast.py` before they reach this blueprint; both go through `Segments`.
+
+URI layout (names made in `streaming._playlist`): the video rendition at the session root,
+every other rendition under `/{rendition}/`.
 """
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Callable
+from functools import lru_cache
 
-from quart import Blueprint, Response
+from quart import Blueprint, Response, request
 
-from ..streaming import SegmentError, Session
-from ._errors import ApiError
-from ._fast import SEGMENT_CACHE_CONTROL, Segments
+from ..streaming import Session, StreamingError
+from ..streaming._playlist import VIDEO_RENDITION, parse_segment_name
+from ._errors import ApiError, api_error
+from ._fast import SEGMENT_CACHE_CONTROL, SEGMENT_TYPES, Segments
 from ._services import Services
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
-SEGMENT_TYPE = "video/mp2t"
 
 
 def hls_blueprint(services: Services) -> Blueprint:
@@ -37,21 +42,37 @@ def hls_blueprint(services: Services) -> Blueprint:
 
     @hls.get("/<session_id>/index.m3u8")
     async def media(session_id: str) -> Response:
-        return _playlist(_guard(session_for(session_id).media))
-
-    @hls.get("/<session_id>/seg-<index>.ts")
-    async def segment(session_id: str, index: str) -> Response:
         session = session_for(session_id)
-        # ASCII digits only: werkzeug's int converter takes any Unicode digit (an Arabic-Indic
-        # 3 was segment 3), and a 4000-digit index came back echoed in the error message.
-        if not (index.isascii() and index.isdigit() and len(index) <= 9):
+        return _playlist(_guard(lambda: session.media(VIDEO_RENDITION)))
+
+    @hls.get("/<session_id>/<rendition>/index.m3u8")
+    async def rendition_media(session_id: str, rendition: str) -> Response:
+        session = session_for(session_id)
+        return _playlist(_guard(lambda: session.media(rendition)))
+
+    async def segment(session_id: str, rendition: str, index: str, extension: str) -> Response:
+        session = session_for(session_id)
+        parsed = parse_segment_name(f"seg-{index}.{extension}")
+        if parsed is None:
             raise ApiError(404, "segment_not_found", "no such segment in the playlist")
-        answer = await segments.answer(session.id, int(index))
-        response = Response(answer.body, status=200, content_type=SEGMENT_TYPE)
+        answer = await segments.answer(session.id, rendition, parsed[0], extension)
+        response = Response(answer.body, status=200, content_type=SEGMENT_TYPES[extension])
         response.headers["Cache-Control"] = SEGMENT_CACHE_CONTROL
         if answer.accel is not None:
             response.headers["X-Accel-Redirect"] = answer.accel
         return response
+
+    @hls.get("/<session_id>/seg-<index>.ts")
+    async def video_segment(session_id: str, index: str) -> Response:
+        return await segment(session_id, VIDEO_RENDITION, index, "ts")
+
+    @hls.get("/<session_id>/<rendition>/seg-<index>.ts")
+    async def rendition_segment(session_id: str, rendition: str, index: str) -> Response:
+        return await segment(session_id, rendition, index, "ts")
+
+    @hls.get("/<session_id>/<rendition>/seg-<index>.vtt")
+    async def subtitle_segment(session_id: str, rendition: str, index: str) -> Response:
+        return await segment(session_id, rendition, index, "vtt")
 
     return hls
 
@@ -59,11 +80,44 @@ def hls_blueprint(services: Services) -> Blueprint:
 def _guard(render: Callable[[], str]) -> str:
     try:
         return render()
-    except SegmentError as exc:
-        raise ApiError(exc.status, exc.code, str(exc)) from None
+    except StreamingError as exc:
+        raise api_error(exc) from None
 
 
 def _playlist(text: str) -> Response:
-    response = Response(text, status=200, content_type=PLAYLIST_TYPE)
+    """A playlist, gzip-compressed when the client accepts it (Apple HLS authoring 10.1: a
+    2 h VOD media playlist is ~1,200 lines, ~60 KB, ~8 KB compressed); segments never are."""
+    if accepts_gzip(request.headers.get("Accept-Encoding")):
+        response = Response(_gzipped(text), status=200, content_type=PLAYLIST_TYPE)
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        response = Response(text, status=200, content_type=PLAYLIST_TYPE)
     response.headers["Cache-Control"] = "private, no-cache"
+    response.headers["Vary"] = "Accept-Encoding"
     return response
+
+
+@lru_cache(maxsize=512)
+def _gzipped(text: str) -> bytes:
+    # A session's playlists never change: compress each once (mtime=0: same bytes every time).
+    return gzip.compress(text.encode(), compresslevel=6, mtime=0)
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """RFC 9110 12.5.3: gzip (or *) listed with a q-value above 0."""
+    if not accept_encoding:
+        return False
+    for item in accept_encoding.split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() not in ("gzip", "x-gzip", "*"):
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        return q > 0
+    return False

@@ -113,7 +113,7 @@ def ui_blueprint(services: Services, static_dir: Path = STATIC_DIR) -> Blueprint
     ui = Blueprint("ui", __name__)
     assets = StaticAssets(static_dir)
     cache_dir = services.settings.cache_dir or default_cache_dir()
-    posters = PosterCache(cache_dir / "posters", services.manager.ffmpeg)
+    posters = PosterCache(cache_dir / "posters", services.manager.context.ffmpeg)
 
     async def page(name: str) -> Response:
         asset = await assets.get(name)

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
+import trio
+from trio.testing import MockClock
 
 import hlstrio.media._library as library_module
 from hlstrio.media import (
@@ -18,11 +22,14 @@ from hlstrio.media import (
     MediaInfo,
     MediaItem,
     ProbeError,
+    Sidecar,
+    SubtitleInfo,
     VideoInfo,
     media_id_for,
     probe,
 )
 from hlstrio.media._library import _CACHE_VERSION, title_for
+from hlstrio.media._watch import Debounce, ScanFailed, ScanScheduler, is_relevant
 
 LAYOUT = {
     "Movies/h264_aac.mp4": "h264_aac.mp4",
@@ -109,19 +116,115 @@ def test_ids_are_stable_and_derived_from_root_and_path(root: Path) -> None:
 def test_to_json_shape(root: Path) -> None:
     item = by_path(scanned([root]))["two_audio.mp4"]
     data = item.to_json()
+    # The API contract's fields (id, title, path, duration, container, video{codec, width,
+    # height, fps}, audio[{index, codec, channels, language}]) and what came with every track.
     assert data == {
         "id": item.id,
         "title": "two audio",
         "path": "two_audio.mp4",
         "duration": pytest.approx(4.0, abs=0.1),
         "container": "mov",
-        "video": {"codec": "h264", "width": 320, "height": 180, "fps": 24.0},
+        "video": {
+            "codec": "h264",
+            "width": 320,
+            "height": 180,
+            "fps": 24.0,
+            "profile": "High",
+            "bit_depth": 8,
+            "dynamic_range": "SDR",
+            "interlaced": False,
+        },
         "audio": [
-            {"index": 1, "codec": "aac", "channels": 2, "language": "eng"},
-            {"index": 2, "codec": "aac", "channels": 2, "language": "fra"},
+            {
+                "index": 1,
+                "codec": "aac",
+                "channels": 2,
+                "layout": "stereo",
+                "language": "en",
+                "title": "English",
+                "default": True,
+            },
+            {
+                "index": 2,
+                "codec": "aac",
+                "channels": 2,
+                "layout": "stereo",
+                "language": "fr",
+                "title": "Français",
+                "default": False,
+            },
         ],
+        "subtitles": [],
     }
     assert json.loads(json.dumps(data)) == data
+
+
+def test_to_json_lists_every_subtitle(tmp_path: Path) -> None:
+    info = MediaInfo(
+        container="matroska",
+        duration=2.0,
+        size=10,
+        video=None,
+        audio=(AudioInfo(1, "ac3", 6, 48000, "de", "ac-3", None, layout="5.1(side)"),),
+        keyframe_pts=(),
+        gop_bytes=(),
+        video_time_base=None,
+        video_start_pts=None,
+        video_end_pts=None,
+        subtitles=(
+            SubtitleInfo(2, "subrip", True, "en", "Signs", forced=True),
+            SubtitleInfo(3, "hdmv_pgs_subtitle", False, None, default=True),
+        ),
+    )
+    sidecar = Sidecar(
+        "x0123456789",
+        "a/t.\udcff.srt",
+        tmp_path / "t.srt",
+        "subrip",
+        "fr",
+        "\udcff",
+        hearing_impaired=True,
+    )
+    item = MediaItem("i" * 24, "t", "a/t.mkv", tmp_path, tmp_path / "t.mkv", info, (sidecar,))
+    data = item.to_json()
+    common = {"forced": False, "default": False, "hearing_impaired": False}
+    assert data["subtitles"] == [
+        {
+            **common,
+            "id": "s2",
+            "index": 2,
+            "format": "subrip",
+            "text": True,
+            "language": "en",
+            "title": "Signs",
+            "forced": True,
+            "sidecar": False,
+        },
+        {
+            **common,
+            "id": "s3",
+            "index": 3,
+            "format": "hdmv_pgs_subtitle",
+            "text": False,
+            "language": None,
+            "title": None,
+            "default": True,
+            "sidecar": False,
+        },
+        {
+            **common,
+            "id": "x0123456789",
+            "index": None,
+            "format": "subrip",
+            "text": True,
+            "language": "fr",
+            "title": "\ufffd",  # undecodable file name bytes, made printable
+            "hearing_impaired": True,
+            "sidecar": True,
+        },
+    ]
+    json.dumps(data, ensure_ascii=False).encode("utf-8")
+    assert str(tmp_path) not in json.dumps(data)
 
 
 def test_to_json_without_video() -> None:
@@ -145,7 +248,18 @@ def test_to_json_without_video() -> None:
         "duration": 2.0,
         "container": "mov",
         "video": None,
-        "audio": [{"index": 0, "codec": "aac", "channels": 1, "language": None}],
+        "audio": [
+            {
+                "index": 0,
+                "codec": "aac",
+                "channels": 1,
+                "layout": None,
+                "language": None,
+                "title": None,
+                "default": False,
+            }
+        ],
+        "subtitles": [],
     }
 
 
@@ -389,3 +503,333 @@ def test_video_info_roundtrip_types() -> None:
     )
     data = json.loads(json.dumps(library_module._info_to_json(info)))
     assert library_module._info_from_json(data) == info
+
+
+def test_every_field_roundtrips_through_the_cache() -> None:
+    info = MediaInfo(
+        container="matroska",
+        duration=1.5,
+        size=3,
+        video=VideoInfo(
+            0,
+            "hevc",
+            3840,
+            2160,
+            23.976,
+            "hvc1.2.4.L153.B0",
+            None,
+            profile="Main 10",
+            pix_fmt="yuv420p10le",
+            bit_depth=10,
+            color_primaries="bt2020",
+            color_transfer="smpte2084",
+            color_space="bt2020nc",
+            color_range="tv",
+            dynamic_range="PQ",
+            field_order="progressive",
+        ),
+        audio=(
+            AudioInfo(
+                1,
+                "truehd",
+                8,
+                48000,
+                "en",
+                None,
+                None,
+                title="Atmos",
+                default=True,
+                layout="7.1",
+                profile="Dolby TrueHD + Dolby Atmos",
+                bit_depth=24,
+            ),
+            AudioInfo(2, "ac3", 2, 48000, "fr", "ac-3", 192000, commentary=True),
+        ),
+        keyframe_pts=(0, 40),
+        gop_bytes=(1, 2),
+        video_time_base=Fraction(1, 1000),
+        video_start_pts=0,
+        video_end_pts=80,
+        subtitles=(SubtitleInfo(3, "hdmv_pgs_subtitle", False, "fr", "Forced", forced=True),),
+        index_source="cues",
+    )
+    data = json.loads(json.dumps(library_module._info_to_json(info)))
+    assert library_module._info_from_json(data) == info
+    assert library_module._info_from_json({**data, "index_source": "guess"}) is None
+    del data["subtitles"]
+    assert library_module._info_from_json(data) is None
+
+
+# --- staying current: what a scan changed, and how scans are coalesced ----------------------
+
+
+def test_scan_reports_what_changed(root: Path, media_dir: Path) -> None:
+    lib = scanned([root])
+    before = by_path(lib)
+    assert lib.scans == 1
+    shutil.copyfile(media_dir / "hevc_opus.mkv", root / "new.mkv")  # added
+    (root / "Movies" / "LOUD.MP4").unlink()  # removed
+    # Rewritten with other content: 6 s of H.264 where 4 s of two-audio video was.
+    shutil.copyfile(media_dir / "h264_aac.mp4", root / "two_audio.mp4")
+    # Same content, new mtime: the probe no longer vouches for it either.
+    hevc = root / "Shows" / "S01" / "hevc_opus.mkv"
+    st = hevc.stat()
+    os.utime(hevc, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    (root / "Movies" / "h264_aac.en.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nHi\n")
+
+    changes = lib.scan()
+    after = by_path(lib)
+    assert changes.added == (after["new.mkv"].id,)
+    assert changes.removed == (before["Movies/LOUD.MP4"].id,)
+    assert set(changes.changed) == {
+        before["two_audio.mp4"].id,
+        before["Shows/S01/hevc_opus.mkv"].id,
+    }
+    assert changes.subtitles_changed == (before["Movies/h264_aac.mp4"].id,)
+    assert changes.to_json() == {
+        "added": 1,
+        "changed": 2,
+        "removed": 1,
+        "subtitles_changed": 1,
+        "items": len(PLAYABLE),
+    }
+    reasons = dict(changes.gone())
+    assert reasons[before["Movies/LOUD.MP4"].id] == library_module.REMOVED_REASON
+    assert "keyframe index" in reasons[before["two_audio.mp4"].id]
+    assert before["Movies/h264_aac.mp4"].id not in reasons  # new subtitles end no session
+    assert after["Movies/h264_aac.mp4"].sidecars[0].language == "en"
+    assert round(before["two_audio.mp4"].info.duration) == 4
+    assert round(after["two_audio.mp4"].info.duration) == 6  # probed again
+    assert lib.scans == 2
+
+    (root / "Movies" / "h264_aac.en.srt").unlink()
+    again = lib.scan()
+    assert again.subtitles_changed == (before["Movies/h264_aac.mp4"].id,)
+    assert again.added == again.changed == again.removed == ()
+
+
+def test_verify_notices_a_same_size_rewrite(root: Path) -> None:
+    lib = scanned([root])
+    item = by_path(lib)["two_audio.mp4"]
+    target = root / "two_audio.mp4"
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    target.write_bytes(bytes(data))  # same size, new mtime
+    os.utime(target, ns=(0, (item.mtime_ns or 0) + 1))
+    with pytest.raises(MediaGone, match="changed"):
+        lib.verify(item)
+
+
+def test_rescans_reuse_probes_without_a_cache_file(root: Path, count_probes: list[Path]) -> None:
+    lib = scanned([root])
+    assert len(count_probes) == len(PLAYABLE) + 2
+    count_probes.clear()
+    lib.scan()
+    assert count_probes == []  # a watcher's scans cost a walk and stats, not probes
+
+
+def test_interrupted_scan_publishes_nothing(root: Path, media_dir: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache.json"
+    lib = scanned([root], cache)
+    before = lib.items()
+    cached = cache.read_bytes()
+    shutil.copyfile(media_dir / "hevc_opus.mkv", root / "new.mkv")
+    calls: list[int] = []
+
+    class Stop(Exception):
+        pass
+
+    def interrupt() -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        lib.collect(interrupt)
+    assert lib.items() == before and lib.scans == 1
+    assert cache.read_bytes() == cached
+    assert lib.scan().added  # the next scan finds it
+
+
+def test_debounce_due() -> None:
+    debounce = Debounce(quiet_seconds=1.0, max_delay_seconds=5.0)
+    assert debounce.due(first_event=10.0, last_event=10.0) == 11.0
+    assert debounce.due(first_event=10.0, last_event=12.5) == 13.5
+    assert debounce.due(first_event=10.0, last_event=14.5) == 15.0  # capped
+
+
+Recorder = tuple[ScanScheduler[int], list[float]]
+
+
+def recorder(gate: trio.Event | None = None, fail_first: bool = False) -> Recorder:
+    """A scheduler whose scans record their start time (and may wait on `gate`, or fail)."""
+    started: list[float] = []
+
+    async def scan() -> int:
+        started.append(trio.current_time())
+        if fail_first and len(started) == 1:
+            raise OSError("disk on fire")
+        if gate is not None and len(started) == 1:
+            await gate.wait()
+        return len(started)
+
+    return ScanScheduler(scan, Debounce(1.0, 5.0)), started
+
+
+# pytest-trio runs a test under a clock only if the test function itself requests it.
+
+
+async def test_a_burst_of_events_is_one_scan(autojump_clock: MockClock) -> None:
+    scheduler, started = recorder()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run)
+        t0 = trio.current_time()
+        for _ in range(50):  # 50 files copied in, 10 ms apart
+            scheduler.notify()
+            await trio.sleep(0.01)
+        last = trio.current_time() - 0.01
+        assert scheduler.busy
+        await trio.sleep(30)
+        assert started == [pytest.approx(last + 1.0)]
+        assert started[0] - t0 < 5.0
+        assert not scheduler.busy
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_constant_stream_is_scanned_every_max_delay(autojump_clock: MockClock) -> None:
+    scheduler, started = recorder()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run)
+        t0 = trio.current_time()
+        for _ in range(40):  # a change every 0.3 s for 12 s: never quiet for 1 s
+            scheduler.notify()
+            await trio.sleep(0.3)
+        await trio.sleep(30)
+        nursery.cancel_scope.cancel()
+    offsets = [round(t - t0, 1) for t in started]
+    # Capped at 5 s after each batch's first event; the tail is scanned once quiet.
+    assert offsets == [5.0, 10.1, pytest.approx(12.7, abs=0.01)]
+
+
+async def test_events_during_a_scan_cost_one_more_scan(autojump_clock: MockClock) -> None:
+    gate = trio.Event()
+    scheduler, started = recorder(gate)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run)
+        scheduler.notify()
+        await trio.sleep(1.5)
+        assert len(started) == 1 and scheduler.scanning
+        for _ in range(20):
+            scheduler.notify()
+            await trio.sleep(0.05)
+        last = trio.current_time() - 0.05
+        gate.set()
+        await trio.sleep(30)
+        assert started[1:] == [pytest.approx(last + 1.0)]  # one more, not 20
+        nursery.cancel_scope.cancel()
+
+
+async def test_rescans_skip_the_wait_and_share_one_scan(autojump_clock: MockClock) -> None:
+    gate = trio.Event()
+    scheduler, started = recorder(gate)
+    results: list[int] = []
+
+    async def ask() -> None:
+        results.append(await scheduler.rescan())
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run)
+        t0 = trio.current_time()
+        nursery.start_soon(ask)
+        await trio.sleep(1)
+        assert started == [t0]  # at once: no quiet period
+        # Three rescans and a watcher event while scan 1 runs: one scan after it, for all.
+        for _ in range(3):
+            nursery.start_soon(ask)
+        scheduler.notify()
+        await trio.sleep(1)
+        gate.set()
+        released = trio.current_time()
+        await trio.sleep(10)
+        assert sorted(results) == [1, 2, 2, 2]
+        assert started[1:] == [released]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_rescan_during_a_scan_waits_for_the_next(autojump_clock: MockClock) -> None:
+    gate = trio.Event()
+    scheduler, started = recorder(gate)
+    results: list[int] = []
+
+    async def ask() -> None:
+        results.append(await scheduler.rescan())
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run)
+        scheduler.notify()
+        await trio.sleep(1.5)
+        assert scheduler.scanning
+        nursery.start_soon(ask)
+        await trio.sleep(1)
+        assert results == []
+        gate.set()
+        released = trio.current_time()
+        await trio.sleep(1)
+        # Scan 1 began before the rescan was asked: it cannot have seen what prompted it.
+        assert results == [2]
+        assert started[1] == released  # at once: no quiet period for a rescan
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_failed_scan_fails_its_rescans_only(autojump_clock: MockClock) -> None:
+    scheduler, _ = recorder(fail_first=True)
+    with pytest.raises(RuntimeError, match="not running"):
+        await scheduler.rescan()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run)
+        with pytest.raises(ScanFailed, match="disk on fire"):
+            await scheduler.rescan()
+        assert await scheduler.rescan() == 2
+        nursery.cancel_scope.cancel()
+
+
+def test_which_changes_are_relevant(tmp_path: Path) -> None:
+    root, own = tmp_path / "lib", tmp_path / "lib" / "sessions"
+    relevant = functools.partial(is_relevant, roots=[root], ignore=[own])
+    assert relevant(str(root / "Movies" / "a.mkv"))
+    assert relevant(str(root / "Movies"))  # a folder renamed or removed
+    assert relevant(str(root / "notes.txt"))  # cheap to rescan, and names may matter
+    assert not relevant(str(root / ".a.mkv.part"))
+    assert not relevant(str(root / "Movies" / ".git" / "HEAD"))
+    assert not relevant(str(own / "hlstrio-session-x" / "seg-1.ts"))
+    assert relevant(str(tmp_path / "elsewhere"))
+
+
+async def test_keep_current_scans_in_a_thread_and_tells_listeners(
+    root: Path, media_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_loop: list[bool] = []
+
+    def recording_probe(path: Path) -> MediaInfo:
+        on_loop.append(threading.current_thread() is threading.main_thread())
+        return probe(path)
+
+    monkeypatch.setattr(library_module, "probe", recording_probe)
+    lib = Library([root])
+    gone: list[tuple[str, str]] = []
+    lib.on_gone(lambda media_id, reason: gone.append((media_id, reason)))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(lib.keep_current)
+        first = await lib.rescan()
+        assert first.items == len(PLAYABLE) and gone == []
+        old = by_path(lib)
+        (root / "Movies" / "LOUD.MP4").unlink()
+        shutil.copyfile(media_dir / "h264_aac.mp4", root / "two_audio.mp4")
+        changes = await lib.rescan()
+        nursery.cancel_scope.cancel()
+    assert changes.to_json()["removed"] == changes.to_json()["changed"] == 1
+    assert gone == [
+        (old["Movies/LOUD.MP4"].id, library_module.REMOVED_REASON),
+        (old["two_audio.mp4"].id, library_module.CHANGED_REASON),
+    ]
+    assert on_loop and not any(on_loop)  # every probe ran in a worker thread

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import shutil
 import subprocess
@@ -11,11 +12,18 @@ import pytest
 
 from hlstrio.media import MediaInfo, ProbeError, probe
 from hlstrio.media._probe import (
+    Colour,
+    VideoParams,
     aac_codec_string,
+    audio_bit_depth,
     audio_codec_string,
+    av1_codec_string,
+    dynamic_range,
     h264_codec_string,
     hevc_codec_string,
     video_codec_string,
+    vp9_codec_string,
+    vp9_level,
 )
 
 FPS = 24
@@ -95,15 +103,19 @@ def test_hevc_opus_mkv(media_dir: Path) -> None:
     assert_keyframes_on_gop_grid(info, 4.0)
     assert sum(info.gop_bytes) == video_packet_bytes(media_dir / "hevc_opus.mkv")
     [a] = info.audio
-    assert (a.codec, a.channels, a.sample_rate, a.hls_codec) == ("opus", 2, 48000, None)
+    # "Opus" is HLS-capable in fMP4 only (its sample entry name); the plan picks the container.
+    assert (a.codec, a.channels, a.sample_rate, a.hls_codec) == ("opus", 2, 48000, "Opus")
+    assert a.layout == "stereo"
 
 
 def test_two_audio_tracks(media_dir: Path) -> None:
     info = probe(media_dir / "two_audio.mp4")
-    assert [(a.index, a.codec, a.language, a.hls_codec) for a in info.audio] == [
-        (1, "aac", "eng", "mp4a.40.2"),
-        (2, "aac", "fra", "mp4a.40.2"),
+    # RFC 8216 4.3.4.1: LANGUAGE is an RFC 5646 tag: the shortest ISO 639 code, "fr" not "fra".
+    assert [(a.index, a.codec, a.language, a.title, a.hls_codec) for a in info.audio] == [
+        (1, "aac", "en", "English", "mp4a.40.2"),
+        (2, "aac", "fr", "Français", "mp4a.40.2"),
     ]
+    assert [a.default for a in info.audio] == [True, False]  # ffmpeg's mp4 default: the first
     assert info.video is not None and info.video.index == 0
     assert info.duration == pytest.approx(4.0, abs=0.1)
 
@@ -309,23 +321,121 @@ def test_audio_and_video_dispatch() -> None:
     assert audio_codec_string("ac3", None, None) == "ac-3"
     assert audio_codec_string("eac3", None, None) == "ec-3"
     assert audio_codec_string("aac", "LC", None) == "mp4a.40.2"
-    for codec in ("opus", "flac", "vorbis", "dts", "truehd"):
+    # Carried by HLS in fMP4 only: still a codec string (the plan decides the container).
+    assert audio_codec_string("opus", None, b"OpusHead") == "Opus"
+    assert audio_codec_string("flac", None, None) == "fLaC"
+    for codec in ("vorbis", "dts", "truehd", "pcm_s16le"):
         assert audio_codec_string(codec, None, b"\x01\x02") is None
     assert video_codec_string("h264", bytes([1, 0x64, 0, 0x28])) == "avc1.640028"
-    assert video_codec_string("vp9", b"\x01\x02\x03\x04") is None
+    assert video_codec_string("vp9", b"\x01\x02\x03\x04") is None  # no pixel format known
+    vp9 = VideoParams("Profile 0", "yuv420p", 1920, 1080, 24.0)
+    assert video_codec_string("vp9", b"", vp9) == "vp09.00.40.08"
+    assert video_codec_string("av1", bytes([0x81, 0x08, 0x0C, 0])) == "av01.0.08M.08"
+    assert video_codec_string("mpeg2video", b"\x00\x00\x01\xb3") is None
 
 
-@pytest.mark.parametrize("name", ["h264_aac.mp4", "two_audio.mp4", "hevc_opus.mkv"])
+@pytest.mark.parametrize("name", ["h264_aac.mp4", "two_audio.mp4"])
 def test_container_index_gives_the_same_keyframes_as_a_full_scan(
     media_dir: Path, name: str
 ) -> None:
-    # index_min_bytes=0 forces the sample-table path for these tiny files (MP4); MKV falls
-    # back to the scan. Either way the result must be exactly what the full scan finds.
+    # index_min_bytes=0 forces the sample-table path for these tiny MP4 files: the result
+    # must be exactly what the full scan finds. (Matroska Cues: test_cues.py.)
     scanned = probe(media_dir / name, index_min_bytes=1 << 62)
     indexed = probe(media_dir / name, index_min_bytes=0)
-    assert indexed == scanned
+    assert (scanned.index_source, indexed.index_source) == ("scan", "mov")
+    assert dataclasses.replace(indexed, index_source="scan") == scanned
 
 
 def test_container_index_of_a_truncated_file_falls_back_to_the_scan(media_dir: Path) -> None:
     with pytest.raises(ProbeError, match="truncated"):
         probe(media_dir / "truncated.mp4", index_min_bytes=0)
+
+
+# --- AV1, VP9, audio depth, dynamic range: pure helpers -------------------------------------
+
+
+def av1c(profile: int, level: int, tier: int, high: int, twelve: int, mono: int = 0) -> bytes:
+    # AV1CodecConfigurationRecord: marker|version, profile|level, tier|depth|mono|chroma.
+    third = (tier << 7) | (high << 6) | (twelve << 5) | (mono << 4) | (1 << 3) | (1 << 2)
+    return bytes([0x81, (profile << 5) | level, third, 0])
+
+
+def test_av1_codec_strings() -> None:
+    # AV1 ISO BMFF binding: av01.P.LLT.DD, optional .M.CCC.cp.tc.mc.F all or none.
+    assert av1_codec_string(av1c(0, 8, 0, 0, 0)) == "av01.0.08M.08"
+    assert av1_codec_string(av1c(0, 13, 1, 1, 0)) == "av01.0.13H.10"
+    assert av1_codec_string(av1c(2, 16, 0, 1, 1)) == "av01.2.16M.12"
+    pq = Colour(primaries=9, transfer=16, matrix=9)
+    assert av1_codec_string(av1c(0, 9, 0, 1, 0), pq) == "av01.0.09M.10.0.110.09.16.09.0"
+    hlg_full = Colour(primaries=9, transfer=18, matrix=9, full_range=True)
+    assert av1_codec_string(av1c(0, 9, 0, 1, 0, mono=1), hlg_full) == (
+        "av01.0.09M.10.1.110.09.18.09.1"
+    )
+    # SDR colour (or none known) keeps the short form: defaults are BT.709, limited range.
+    assert av1_codec_string(av1c(0, 8, 0, 0, 0), Colour(1, 1, 1)) == "av01.0.08M.08"
+    for bad in (b"", b"\x81\x00", bytes([0x01, 0, 0, 0]), bytes([0x82, 0, 0, 0])):
+        assert av1_codec_string(bad) is None
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "fps", "level"),
+    [
+        (160, 90, 24.0, 10),
+        (320, 180, 30.0, 11),
+        (320, 240, 30.0, 20),
+        (640, 360, 30.0, 21),
+        (1280, 720, 30.0, 31),
+        (1920, 1080, 30.0, 40),
+        (1920, 1080, 60.0, 41),
+        (3840, 2160, 30.0, 50),
+        (3840, 2160, 60.0, 51),
+        (7680, 4320, 30.0, 60),
+        (1920, 1080, 0.0, 40),  # unknown rate counts as 30 fps
+    ],
+)
+def test_vp9_level(width: int, height: int, fps: float, level: int) -> None:
+    assert vp9_level(width, height, fps) == level
+
+
+def test_vp9_codec_strings() -> None:
+    # VP codec ISO BMFF binding: vp09.PP.LL.DD, optional .CC.cp.tc.mc.FF all or none.
+    assert vp9_codec_string(0, 41, 8) == "vp09.00.41.08"
+    hdr = Colour(primaries=9, transfer=16, matrix=9)
+    assert vp9_codec_string(2, 51, 10, 1, hdr) == "vp09.02.51.10.01.09.16.09.00"
+    for pix_fmt, profile in (
+        ("yuv420p", 0),
+        ("yuv444p", 1),
+        ("yuv420p10le", 2),
+        ("yuv422p12le", 3),
+    ):
+        params = VideoParams(None, pix_fmt, 1280, 720, 30.0)  # no profile name: from the format
+        text = video_codec_string("vp9", b"", params)
+        assert text is not None and text.startswith(f"vp09.{profile:02d}.31.")
+    params = VideoParams("Profile 2", "yuv420p10le", 3840, 2160, 24.0, Colour(9, 18, 9))
+    assert video_codec_string("vp9", b"", params) == "vp09.02.50.10.01.09.18.09.00"
+
+
+def test_audio_bit_depth() -> None:
+    streaminfo = bytearray(34)
+    streaminfo[12] = 0x01  # 3 bits of channels, then the top bit of (bits per sample - 1)
+    streaminfo[13] = 0x70  # low 4 bits of 23: 24-bit
+    assert audio_bit_depth("flac", bytes(streaminfo)) == 24
+    block = b"fLaC" + b"\x80\x00\x00\x22" + bytes(streaminfo)
+    assert audio_bit_depth("flac", block) == 24  # Matroska CodecPrivate keeps the marker
+    streaminfo[12], streaminfo[13] = 0x00, 0xF0
+    assert audio_bit_depth("flac", bytes(streaminfo)) == 16
+    assert audio_bit_depth("pcm_s24le", None) == 24
+    assert audio_bit_depth("pcm_s16be", None) == 16
+    assert audio_bit_depth("pcm_f32le", None) == 32
+    alac = b"\x00\x00\x00\x24alac\x00\x00\x00\x00" + b"\x00\x00\x10\x00" + b"\x00\x14"
+    assert audio_bit_depth("alac", alac) == 20
+    for codec in ("aac", "ac3", "dts", "truehd", "flac"):
+        assert audio_bit_depth(codec, b"") is None
+
+
+def test_dynamic_range() -> None:
+    # RFC 8216bis 4.4.6.2 VIDEO-RANGE: PQ (ST 2084), HLG (ARIB STD-B67), else SDR.
+    assert dynamic_range("smpte2084") == "PQ"
+    assert dynamic_range("arib-std-b67") == "HLG"
+    for transfer in ("bt709", "bt2020-10", "smpte170m", None):
+        assert dynamic_range(transfer) == "SDR"

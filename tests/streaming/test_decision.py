@@ -8,7 +8,7 @@ from fractions import Fraction
 import pytest
 
 from hlstrio.media import AudioInfo, MediaInfo, VideoInfo
-from hlstrio.streaming import Capabilities, Plan, Unplayable, decide, normalize_codec
+from hlstrio.streaming import Capabilities, Plan, UnknownTrack, Unplayable, decide, normalize_codec
 from hlstrio.streaming._decision import ENCODED_AUDIO_BITRATE, choose_audio, peak_bitrate
 
 TB = Fraction(1, 12800)
@@ -212,6 +212,10 @@ def test_capabilities_to_json() -> None:
         "audio_codecs": ["aac", "eac3"],
         "max_height": 1080,
         "max_bitrate": None,
+        "max_audio_channels": 2,
+        "containers": ["ts"],
+        "max_video_bit_depth": 8,
+        "hdr": False,
     }
 
 
@@ -257,90 +261,70 @@ def test_peak_bitrate_falls_back_to_file_average() -> None:
     assert peak_bitrate(audio_only, AAC) == 1_000_000 + 128_000
 
 
-# --- decide: remux -----------------------------------------------------------------------------
+# --- decide: the video ------------------------------------------------------------------------
+
+
+def actions(plan: Plan) -> tuple[str, str | None, list[tuple[str, str]]]:
+    """(mode, video action, [(audio rendition, its action)])."""
+    video = plan.video.action if plan.video is not None else None
+    return plan.mode, video, [(a.rendition, a.action) for a in plan.audio]
 
 
 def test_h264_aac_default_caps_is_a_remux() -> None:
     plan = decide(H264_AAC, DEFAULT)
-    assert plan == Plan(
-        "remux", "copy", "copy", 1, 1920, 1080, None, "client plays the source codecs"
+    assert actions(plan) == ("remux", "copy", [("a1", "copy")])
+    assert plan.transcodes is False and plan.container == "ts"
+    assert plan.video is not None
+    assert (plan.video.width, plan.video.height, plan.video.bitrate) == (1920, 1080, None)
+    assert plan.video.codec_string == "avc1.640028"
+    assert plan.reason == "client plays the source video"
+    (only,) = plan.audio
+    assert (only.codec_string, only.group, only.default, only.channels) == (
+        "mp4a.40.2",
+        "aac",
+        True,
+        2,
     )
-    assert plan.transcodes is False
 
 
 def test_hevc_remux_when_client_plays_hevc() -> None:
     caps = Capabilities.from_lists(["h264", "hevc"], ["aac"])
     plan = decide(media(HEVC, (AAC,)), caps)
-    assert (plan.mode, plan.video, plan.audio) == ("remux", "copy", "copy")
-    assert (plan.width, plan.height) == (1920, 1080)
+    assert actions(plan) == ("remux", "copy", [("a1", "copy")])
 
 
 def test_video_only_remux_has_no_audio() -> None:
     plan = decide(media(video(), ()), DEFAULT)
-    assert plan == Plan(
-        "remux", "copy", None, None, 1920, 1080, None, "client plays the source codecs"
-    )
+    assert actions(plan) == ("remux", "copy", [])
+    assert plan.default_audio is None and plan.audio_groups == ()
 
 
 def test_source_within_max_height_and_bitrate_is_still_a_remux() -> None:
     caps = Capabilities.from_lists(max_height=1080, max_bitrate=2_128_000)
-    plan = decide(H264_AAC, caps)
-    assert plan.mode == "remux"
+    assert decide(H264_AAC, caps).mode == "remux"
 
 
-@pytest.mark.parametrize("audio_codec", [("mp3", "mp4a.40.34"), ("ac3", "ac-3"), ("eac3", "ec-3")])
-def test_other_ts_audio_copied_when_client_takes_it(audio_codec: tuple[str, str]) -> None:
-    codec, hls = audio_codec
-    info = media(video(), (audio(codec=codec, hls_codec=hls),))
-    assert decide(info, DEFAULT).audio == "encode"
-    plan = decide(info, Capabilities.from_lists(audio_codecs=[hls]))
-    assert (plan.mode, plan.audio) == ("remux", "copy")
-
-
-# --- decide: transcode -------------------------------------------------------------------------
-
-
-def test_hevc_opus_encodes_both() -> None:
+def test_hevc_is_encoded_for_a_client_without_it() -> None:
     plan = decide(media(HEVC, (OPUS,)), DEFAULT)
-    assert plan.mode == "transcode"
+    assert actions(plan) == ("transcode", "encode", [("a1s", "encode")])
     assert plan.transcodes is True
-    assert (plan.video, plan.audio) == ("encode", "encode")
-    assert plan.audio_index == 1
-    assert (plan.width, plan.height) == (1920, 1080)
-    assert plan.video_bitrate == 6_000_000
-    assert "video hevc 1920x1080" in plan.reason
-    assert "audio opus" in plan.reason
-
-
-def test_h264_opus_copies_video_and_encodes_audio() -> None:
-    plan = decide(media(video(), (OPUS,)), DEFAULT)
-    assert plan == Plan(
-        "transcode", "copy", "encode", 1, 1920, 1080, None, "audio opus not playable as is"
-    )
-
-
-def test_hevc_aac_encodes_video_and_copies_audio() -> None:
-    plan = decide(media(HEVC, (AAC,)), DEFAULT)
-    assert (plan.mode, plan.video, plan.audio) == ("transcode", "encode", "copy")
+    assert plan.video is not None
+    assert (plan.video.width, plan.video.height, plan.video.bitrate) == (1920, 1080, 6_000_000)
+    assert plan.video.codec_string == "avc1.640029"
+    assert "video hevc not in the client's codecs" in plan.reason
 
 
 def test_copied_video_keeps_its_real_size() -> None:
-    # The video is copied (only the audio is encoded), so the plan's size, which goes into
-    # the master playlist's RESOLUTION, must be the source's, not a rounded-to-even guess.
+    # RESOLUTION in the master playlist must be the source's, not a rounded-to-even guess.
     plan = decide(media(video(width=1920, height=817), (OPUS,)), DEFAULT)
-    assert plan.video == "copy"
-    assert (plan.width, plan.height) == (1920, 817)
+    assert plan.video is not None and plan.video.action == "copy"
+    assert (plan.video.width, plan.video.height) == (1920, 817)
 
 
 def test_video_without_codec_string_cannot_be_copied() -> None:
     plan = decide(media(video(hls_codec=None), (AAC,)), DEFAULT)
-    assert (plan.mode, plan.video, plan.audio) == ("transcode", "encode", "copy")
-
-
-def test_aac_without_codec_string_is_encoded() -> None:
-    # e.g. AAC Main or LTP profile: not something HLS players decode.
-    plan = decide(media(video(), (audio(hls_codec=None),)), DEFAULT)
-    assert (plan.mode, plan.video, plan.audio) == ("transcode", "copy", "encode")
+    assert actions(plan) == ("transcode", "encode", [("a1", "copy")])
+    assert "codec parameters unreadable" in plan.reason
 
 
 @pytest.mark.parametrize(
@@ -361,64 +345,169 @@ def test_max_height_scales_with_even_sizes_keeping_aspect(
 ) -> None:
     info = media(video(width=src[0], height=src[1]), (AAC,))
     plan = decide(info, Capabilities.from_lists(max_height=max_height))
-    assert plan.mode == "transcode"
-    assert plan.video == "encode"
-    assert plan.audio == "copy"
-    assert (plan.width, plan.height) == size
-    assert plan.width is not None and plan.height is not None
-    assert plan.width % 2 == 0 and plan.height % 2 == 0
-    assert plan.height <= max_height
-    assert abs(plan.width / plan.height - src[0] / src[1]) < 2 / plan.height
-    assert plan.video_bitrate == bitrate
+    assert actions(plan) == ("transcode", "encode", [("a1", "copy")])
+    out = plan.video
+    assert out is not None
+    assert (out.width, out.height) == size
+    assert out.width % 2 == 0 and out.height % 2 == 0
+    assert out.height <= max_height
+    assert abs(out.width / out.height - src[0] / src[1]) < 2 / out.height
+    assert out.bitrate == bitrate
 
 
 def test_tiny_max_height_never_gives_an_empty_picture() -> None:
     plan = decide(H264_AAC, Capabilities.from_lists(max_height=1))
-    assert plan.video == "encode"
-    assert plan.width is not None and plan.height is not None
-    assert plan.height >= 2
-    assert plan.width >= 2
+    assert plan.video is not None and plan.video.action == "encode"
+    assert plan.video.height >= 2 and plan.video.width >= 2
 
 
 def test_max_bitrate_below_source_peak_encodes_video() -> None:
     # Source peak: 2 Mbit/s video + 128 kbit/s audio.
-    caps = Capabilities.from_lists(max_bitrate=1_500_000)
-    plan = decide(H264_AAC, caps)
-    assert (plan.mode, plan.video, plan.audio) == ("transcode", "encode", "copy")
-    assert plan.video_bitrate == 1_500_000 - ENCODED_AUDIO_BITRATE
+    plan = decide(H264_AAC, Capabilities.from_lists(max_bitrate=1_500_000))
+    assert actions(plan) == ("transcode", "encode", [("a1", "copy")])
+    assert plan.video is not None
+    assert plan.video.bitrate == 1_500_000 - ENCODED_AUDIO_BITRATE
     assert plan.reason == "source bitrate above max_bitrate"
     just_below = Capabilities.from_lists(max_bitrate=2_127_999)
-    assert decide(H264_AAC, just_below).video == "encode"
+    assert decide(H264_AAC, just_below).mode == "transcode"
     exactly = Capabilities.from_lists(max_bitrate=2_128_000)
     assert decide(H264_AAC, exactly).mode == "remux"
 
 
 def test_encoded_bitrate_has_a_floor() -> None:
     plan = decide(H264_AAC, Capabilities.from_lists(max_bitrate=100_000))
-    assert plan.video_bitrate == 200_000
+    assert plan.video is not None and plan.video.bitrate == 200_000
 
 
-def test_transcode_mode_forces_encoding_of_both() -> None:
+def test_transcode_mode_forces_encoding_of_everything() -> None:
     plan = decide(H264_AAC, DEFAULT, "transcode")
-    assert plan == Plan(
-        "transcode", "encode", "encode", 1, 1920, 1080, 6_000_000, "transcode requested"
-    )
-    assert plan.transcodes
+    assert actions(plan) == ("transcode", "encode", [("a1s", "encode")])
+    assert plan.reason == "transcode requested"
 
 
 def test_transcode_mode_respects_max_height() -> None:
     plan = decide(H264_AAC, Capabilities.from_lists(max_height=720), "transcode")
-    assert (plan.width, plan.height, plan.video_bitrate) == (1280, 720, 3_500_000)
+    assert plan.video is not None
+    assert (plan.video.width, plan.video.height, plan.video.bitrate) == (1280, 720, 3_500_000)
 
 
-def test_audio_only_source() -> None:
+def test_audio_only_source_needs_no_encoder_process() -> None:
     plan = decide(media(None, (AAC,)), DEFAULT)
-    assert plan == Plan("transcode", None, "copy", 1, None, None, None, "audio-only source")
+    assert actions(plan) == ("remux", None, [("a1", "copy")])
+    assert plan.reason == "audio-only source"
     plan = decide(media(None, (OPUS,)), DEFAULT)
-    assert (plan.video, plan.audio) == (None, "encode")
+    assert actions(plan) == ("remux", None, [("a1s", "encode")])
 
 
-# --- decide: errors and audio choice -----------------------------------------------------------
+# --- decide: audio renditions (RFC 8216 4.3.4.1; Apple HLS authoring 9.6, 9.7) ---------------
+
+
+def test_audio_a_client_cannot_take_is_aac_made_in_process_and_video_stays_copied() -> None:
+    plan = decide(media(video(), (OPUS,)), DEFAULT)
+    assert actions(plan) == ("remux", "copy", [("a1s", "encode")])
+    (aac,) = plan.audio
+    assert (aac.codec, aac.channels, aac.sample_rate, aac.bitrate) == (
+        "aac",
+        2,
+        48_000,
+        ENCODED_AUDIO_BITRATE,
+    )
+    assert aac.reason == "opus 2 ch not playable as is"
+
+
+def test_aac_without_codec_string_is_encoded() -> None:
+    # e.g. AAC Main or LTP profile: not something HLS players decode.
+    plan = decide(media(video(), (audio(hls_codec=None),)), DEFAULT)
+    assert actions(plan) == ("remux", "copy", [("a1s", "encode")])
+
+
+@pytest.mark.parametrize("audio_codec", [("mp3", "mp4a.40.34"), ("ac3", "ac-3"), ("eac3", "ec-3")])
+def test_other_ts_audio_copied_when_client_takes_it(audio_codec: tuple[str, str]) -> None:
+    codec, hls = audio_codec
+    info = media(video(), (audio(codec=codec, hls_codec=hls),))
+    assert actions(decide(info, DEFAULT)) == ("remux", "copy", [("a1s", "encode")])
+    plan = decide(info, Capabilities.from_lists(audio_codecs=[hls]))
+    assert actions(plan) == ("remux", "copy", [("a1", "copy")])
+    assert plan.audio_groups == (codec,)
+
+
+def surround(index: int = 2, language: str = "fr") -> AudioInfo:
+    return dataclasses.replace(
+        audio(index=index, codec="ac3", hls_codec="ac-3", bit_rate=384_000, language=language),
+        channels=6,
+    )
+
+
+def test_multichannel_track_is_a_stereo_aac_for_a_default_client() -> None:
+    # Today's bug: an AC-3 5.1 first track made the whole file a transcode.
+    info = media(video(), (surround(1), audio(index=2, language="en")))
+    plan = decide(info, DEFAULT)
+    assert actions(plan) == ("remux", "copy", [("a1s", "encode"), ("a2", "copy")])
+    assert plan.audio[0].reason == "stereo downmix of a multichannel track"
+
+
+def test_multichannel_copy_is_its_own_rendition_in_its_codec_group() -> None:
+    info = media(video(), (audio(index=1, language="en"), surround(2)))
+    caps = Capabilities.from_lists(audio_codecs=["aac", "ac3"], max_audio_channels=6)
+    plan = decide(info, caps)
+    assert actions(plan) == ("remux", "copy", [("a1", "copy"), ("a2s", "encode"), ("a2", "copy")])
+    assert plan.audio_groups == ("aac", "ac3")
+    by_id = {a.rendition: a for a in plan.audio}
+    assert (by_id["a2"].group, by_id["a2"].channels, by_id["a2"].name) == (
+        "ac3",
+        6,
+        "Français (5.1)",
+    )
+    # Each group has exactly one DEFAULT=YES (RFC 8216 4.3.4.1.1).
+    for group in plan.audio_groups:
+        assert sum(a.default for a in plan.audio if a.group == group) == 1
+    # A client that only does stereo does not get the 5.1 copy.
+    stereo = Capabilities.from_lists(audio_codecs=["aac", "ac3"])
+    assert [a.rendition for a in decide(info, stereo).audio] == ["a1", "a2s"]
+
+
+def test_rendition_names_are_unique_in_a_group() -> None:
+    info = media(video(), (audio(index=1, language="en"), audio(index=2, language="en")))
+    assert [a.name for a in decide(info, DEFAULT).audio] == ["English", "English (2)"]
+
+
+def test_default_track_by_index_language_or_disposition() -> None:
+    eng = audio(index=1, codec="aac", language="en")
+    fra = dataclasses.replace(
+        audio(index=2, codec="ac3", hls_codec="ac-3", bit_rate=384_000, language="fr"),
+        default=True,
+    )
+    info = media(video(), (eng, fra))
+    assert choose_audio(info, None) is fra  # the file's own default disposition
+    assert choose_audio(info, 1) is eng
+    assert choose_audio(info, "EN") is eng
+    plan = decide(info, DEFAULT, audio=1)
+    assert plan.default_audio is not None and plan.default_audio.rendition == "a1"
+    plan = decide(info, DEFAULT)
+    assert plan.default_audio is not None and plan.default_audio.rendition == "a2s"
+    # Every track is offered whichever is the default.
+    assert {a.stream_index for a in plan.audio} == {1, 2}
+
+
+def test_chosen_audio_rate_counts_toward_max_bitrate() -> None:
+    eng = audio(index=1, bit_rate=128_000)
+    big = audio(index=2, codec="aac", bit_rate=640_000)
+    info = media(video(), (eng, big))
+    caps = Capabilities.from_lists(max_bitrate=2_200_000)
+    assert decide(info, caps, audio=1).mode == "remux"
+    assert decide(info, caps, audio=2).mode == "transcode"
+
+
+# --- decide: containers -----------------------------------------------------------------------
+
+
+def test_container_follows_the_clients_preference_among_those_that_carry_the_video() -> None:
+    fmp4_first = Capabilities.from_lists(containers=["fmp4", "ts"])
+    assert decide(H264_AAC, fmp4_first).container == "fmp4"
+    assert decide(H264_AAC, DEFAULT).container == "ts"
+
+
+# --- decide: errors ---------------------------------------------------------------------------
 
 
 def test_remux_mode_when_impossible() -> None:
@@ -427,12 +516,11 @@ def test_remux_mode_when_impossible() -> None:
     assert info.value.code == "cannot_remux"
     assert "hevc" in str(info.value)
     with pytest.raises(Unplayable) as info:
-        decide(media(video(), (OPUS,)), DEFAULT, "remux")
-    assert info.value.code == "cannot_remux"
-    with pytest.raises(Unplayable) as info:
         decide(H264_AAC, Capabilities.from_lists(max_bitrate=1_000_000), "remux")
     assert info.value.code == "cannot_remux"
     assert "bitrate" in str(info.value)
+    # Audio the client cannot take is no reason to refuse a remux: it is made in-process.
+    assert decide(media(video(), (OPUS,)), DEFAULT, "remux").mode == "remux"
 
 
 def test_remux_mode_needs_video() -> None:
@@ -457,43 +545,11 @@ def test_no_streams() -> None:
     assert info.value.code == "no_streams"
 
 
-def test_unknown_audio_index() -> None:
-    with pytest.raises(Unplayable) as info:
-        decide(H264_AAC, DEFAULT, audio_index=7)
+@pytest.mark.parametrize("wanted", [7, 0, "de"])  # 0 is the video stream
+def test_unknown_audio_track(wanted: int | str) -> None:
+    with pytest.raises(UnknownTrack) as info:
+        decide(H264_AAC, DEFAULT, audio=wanted)
     assert info.value.code == "unknown_audio"
-    with pytest.raises(Unplayable) as info:
-        decide(H264_AAC, DEFAULT, audio_index=0)  # 0 is the video stream
-    assert info.value.code == "unknown_audio"
-
-
-def test_audio_index_selects_that_stream() -> None:
-    eng = audio(index=1, codec="aac", language="eng")
-    fra = audio(index=2, codec="ac3", hls_codec="ac-3", bit_rate=384_000, language="fra")
-    info = media(video(), (eng, fra))
-    assert choose_audio(info, None) is eng
-    assert choose_audio(info, 2) is fra
-    assert decide(info, DEFAULT).audio_index == 1
-    # ac3 with a client that takes it: still a remux, of stream 2.
-    caps = Capabilities.from_lists(audio_codecs=["aac", "ac-3"])
-    plan = decide(info, caps, audio_index=2)
-    assert (plan.mode, plan.audio, plan.audio_index) == ("remux", "copy", 2)
-    # ac3 with default caps: stream 2 encoded, video still copied.
-    plan = decide(info, DEFAULT, audio_index=2)
-    assert (plan.mode, plan.video, plan.audio, plan.audio_index) == (
-        "transcode",
-        "copy",
-        "encode",
-        2,
-    )
-
-
-def test_chosen_audio_rate_counts_toward_max_bitrate() -> None:
-    eng = audio(index=1, bit_rate=128_000)
-    big = audio(index=2, codec="aac", bit_rate=640_000)
-    info = media(video(), (eng, big))
-    caps = Capabilities.from_lists(max_bitrate=2_200_000)
-    assert decide(info, caps, audio_index=1).mode == "remux"
-    assert decide(info, caps, audio_index=2).video == "encode"
 
 
 def test_unplayable_carries_code_and_message() -> None:

@@ -20,7 +20,7 @@ from hlstrio.streaming import (
     master_playlist,
     media_playlist,
 )
-from hlstrio.streaming._playlist import MEDIA_PLAYLIST_URI, segment_uri
+from hlstrio.streaming._playlist import MEDIA_PLAYLIST_URI, extinf_seconds, segment_uri
 
 FULL = Variant(
     bandwidth=5_000_000,
@@ -148,9 +148,10 @@ def test_media_playlist_exact_text() -> None:
         "#EXT-X-MEDIA-SEQUENCE:0\n"
         "#EXT-X-PLAYLIST-TYPE:VOD\n"
         "#EXT-X-INDEPENDENT-SEGMENTS\n"
-        "#EXTINF:6.000000,\nseg-0.ts\n"
-        "#EXTINF:6.000000,\nseg-1.ts\n"
-        "#EXTINF:0.040000,\nseg-2.ts\n"
+        # A microsecond under each real length (see extinf_seconds).
+        "#EXTINF:5.999998,\nseg-0.ts\n"
+        "#EXTINF:5.999998,\nseg-1.ts\n"
+        "#EXTINF:0.039998,\nseg-2.ts\n"
         "#EXT-X-ENDLIST\n"
     )
 
@@ -165,7 +166,7 @@ def test_media_playlist_is_a_complete_vod_list() -> None:
     assert lines.count("#EXT-X-ENDLIST") == 1
     assert "#EXT-X-START" not in text
     assert uris(text) == ["seg-0.ts", "seg-1.ts", "seg-2.ts", "seg-3.ts"]
-    assert extinfs(text) == [6.0, 6.0, 6.0, 2.5]
+    assert extinfs(text) == [5.999998, 5.999998, 5.999998, 2.499998]
     # Every EXTINF is directly followed by its URI.
     for i, line in enumerate(lines):
         if line.startswith("#EXTINF:"):
@@ -183,7 +184,7 @@ def test_media_playlist_as_a_client_reads_it() -> None:
     assert parsed.is_independent_segments
     assert parsed.target_duration == 9
     assert len(parsed.segments) == 4
-    assert [s.duration for s in parsed.segments] == list(lengths)
+    assert [s.duration for s in parsed.segments] == pytest.approx([x - 2e-6 for x in lengths])
     assert [s.uri for s in parsed.segments] == [f"seg-{i}.ts" for i in range(4)]
     assert parsed.start is None
     assert sum(s.duration for s in parsed.segments) == pytest.approx(27.0)
@@ -195,7 +196,7 @@ def test_media_playlist_from_a_keyframe_timeline() -> None:
     t = keyframe_timeline(kf, tb, 27 * 90000, 6.0)
     text = media_playlist(t)
     parsed = m3u8.loads(text)
-    assert [s.duration for s in parsed.segments] == [5.5, 5.5, 7.0, 9.0]
+    assert [s.duration for s in parsed.segments] == pytest.approx([5.5, 5.5, 7.0, 9.0], abs=3e-6)
     assert parsed.target_duration == t.target_duration == 9
     assert [s.uri for s in parsed.segments] == [segment_uri(s.index) for s in t.segments]
 
@@ -206,7 +207,7 @@ def test_media_playlist_start_offset() -> None:
     # The tag belongs in the header, before the first segment.
     lines = text.splitlines()
     assert lines.index("#EXT-X-START:TIME-OFFSET=12.500,PRECISE=YES") < lines.index(
-        "#EXTINF:6.000000,"
+        "#EXTINF:5.999998,"
     )
     parsed = m3u8.loads(text)
     assert parsed.start is not None
@@ -266,7 +267,11 @@ def test_media_playlist_property(lengths: list[float], offset: float | None) -> 
     assert all(math.floor(v + 0.5) <= target for v in printed)
     # ... and the target is not larger than it needs to be.
     assert target <= max(1, math.ceil(max(lengths)))
-    assert all(abs(v - d) <= 5e-7 for v, d in zip(printed, lengths, strict=True))
+    # EXTINF is the length to the microsecond less 2 (extinf_seconds: it keeps libavformat's
+    # seeks on the boundary keyframes): never above it, 1.5-2.5 us below.
+    assert all(
+        d - 2.5e-6 - 1e-9 <= v <= d - 1.5e-6 + 1e-9 for v, d in zip(printed, lengths, strict=True)
+    )
     parsed = m3u8.loads(text)
     assert len(parsed.segments) == len(lengths)
     assert [s.uri for s in parsed.segments] == [f"seg-{i}.ts" for i in range(len(lengths))]
@@ -274,3 +279,14 @@ def test_media_playlist_property(lengths: list[float], offset: float | None) -> 
     assert parsed.playlist_type == "vod"
     assert parsed.target_duration == target
     assert (parsed.start is not None) == (offset is not None)
+
+
+def test_extinf_keeps_libavformat_seeks_on_the_boundary_keyframe() -> None:
+    # libavformat seeks to sum(EXTINF) (from a first timestamp rounded to nearest microsecond)
+    # and drops video until a keyframe DTS, rounded *down*, reaches it: the sum must stay below
+    # the true boundary time by at least a microsecond per segment, whatever the lengths.
+    for length in (2.0, 6.0, 2.002, 1001 / 30000 * 60, 12.04 - 12, 10.010010):
+        assert length - 2.5e-6 <= extinf_seconds(length) <= length - 1.5e-6
+        # Over an hour of segments the sum stays below the true time by >= 1.5 us each.
+        total = sum(extinf_seconds(length) for _ in range(1800))
+        assert total <= 1800 * (length - 1.5e-6) + 1e-7

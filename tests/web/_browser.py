@@ -2,7 +2,7 @@
 
 Playwright's sync API runs its own event loop, so these tests are plain sync tests against a
 server in another process (no trio run to share). The browser is Debian's chromium, driven
-through `executable_path`; `playwright install` is never needed.
+through `executable_path` (the `chromium` fixture); `playwright install` is never needed.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import queue
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import httpx
 
 from ..support import session_processes
 
-CHROMIUM = os.environ.get("HLSTRIO_CHROMIUM", "/usr/bin/chromium")
+# The chromium binary is the `chromium` fixture (tests/conftest.py): skipped or failed there.
 # playwright adds --headless itself; the rest keeps chromium off the network and quiet.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -142,7 +141,3 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
             return value
         assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
         time.sleep(0.05)
-
-
-def chromium_available() -> bool:
-    return shutil.which(CHROMIUM) is not None

@@ -35,9 +35,11 @@ async def test_library_lists_playable_files_and_skips_broken_ones(
     server = await start_server()
     items = (await server.client.get("/api/v1/media")).json()["items"]
     paths = sorted(item["path"] for item in items)
-    assert paths == ["h264_aac.mp4", "hevc_opus.mkv", "two_audio.mp4"]
+    assert paths == ["h264_aac.mp4", "hevc_opus.mkv", "multi_track.mkv", "two_audio.mp4"]
     item = next(i for i in items if i["path"] == "h264_aac.mp4")
-    assert set(item) == {"id", "title", "path", "duration", "container", "video", "audio"}
+    assert set(item) == {
+        *("id", "title", "path", "duration", "container", "video", "audio", "subtitles")
+    }
     assert item["video"]["codec"] == "h264" and item["video"]["height"] == 180
     detail = await server.client.get(f"/api/v1/media/{item['id']}")
     assert detail.json() == item
@@ -107,7 +109,18 @@ async def test_bad_bodies_are_400(start_server: StartServer) -> None:
     assert_error(
         await post("/api/v1/sessions", json={"media_id": media_id, "capabilities": []}), 400
     )
-    assert_error(await post("/api/v1/sessions", json={"media_id": media_id, "audio": 99}), 415)
+    # An audio track the media does not have is a bad parameter, not unplayable media.
+    assert_error(
+        await post("/api/v1/sessions", json={"media_id": media_id, "audio": 99}),
+        400,
+        "unknown_audio",
+    )
+    assert_error(
+        await post("/api/v1/sessions", json={"media_id": media_id, "audio": "xx"}),
+        400,
+        "unknown_audio",
+    )
+    assert_error(await post("/api/v1/sessions", json={"media_id": media_id, "audio": "1"}), 400)
     assert_error(
         await post("/api/v1/sessions", content=b"[" * 70_000 + b"]" * 70_000, headers=headers), 413
     )
@@ -120,15 +133,16 @@ async def test_forced_remux_of_hevc_is_415(start_server: StartServer) -> None:
     assert_error(await server.client.post("/api/v1/sessions", json=body), 415, "cannot_remux")
 
 
-async def test_hevc_capable_client_gets_a_remux_only_if_it_also_takes_the_audio(
+async def test_hevc_capable_client_gets_the_video_copied_and_aac_made_in_process(
     start_server: StartServer,
 ) -> None:
     server = await start_server()
     caps = {"video_codecs": ["h264", "hevc"], "audio_codecs": ["aac", "opus"]}
     session = await server.create("hevc_opus.mkv", capabilities=caps)
-    # Opus is not carried in HLS MPEG-TS, so audio is encoded; the HEVC video is copied.
+    # Opus is not carried in HLS MPEG-TS, so the audio rendition is AAC made in-process; the
+    # HEVC video is copied, so no encoder process: still a remux.
     assert (session["mode"], session["video_action"], session["audio_action"]) == (
-        "transcode",
+        "remux",
         "copy",
         "encode",
     )
@@ -246,5 +260,5 @@ async def test_sessions_share_one_remux_cache(start_server: StartServer) -> None
         url = session["master_url"].replace("master.m3u8", "seg-0.ts")
         assert (await server.client.get(url)).status_code == 200
     # Both cuts live in the manager's one byte-capped cache, not in per-session ones.
-    assert len(manager.cache) == 2
-    assert manager.cache.bytes <= server.running.services.settings.remux_cache_bytes
+    assert len(manager.context.cache) == 2
+    assert manager.context.cache.bytes <= server.running.services.settings.remux_cache_bytes

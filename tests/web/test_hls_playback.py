@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import m3u8
 import pytest
 
@@ -26,30 +27,52 @@ async def test_remux_plays_whole_file_and_each_segment_matches_extinf(
     assert master.headers["content-type"].startswith("application/vnd.apple.mpegurl")
     assert "no-cache" in master.headers["cache-control"]
     assert "public" not in master.headers["cache-control"]
-    variant = m3u8.loads(master.text).playlists[0]
+    parsed = m3u8.loads(master.text)
+    variant = parsed.playlists[0]
     assert variant.stream_info.resolution == (320, 180)
     assert variant.stream_info.codecs.startswith("avc1.64")
     assert variant.stream_info.codecs.endswith(",mp4a.40.2")
+    # RFC 8216 4.3.4.1/4.3.4.2: the audio is an EXT-X-MEDIA rendition the variant references
+    # (Apple 8.9: demuxed audio), with its own media playlist.
+    (audio,) = [m for m in parsed.media if m.type == "AUDIO"]
+    assert variant.stream_info.audio == audio.group_id
+    assert audio.default == "YES" and audio.autoselect == "YES" and audio.uri
 
-    media_url = session["master_url"].replace("master.m3u8", "index.m3u8")
-    playlist = m3u8.loads((await server.client.get(media_url)).text)
-    assert playlist.is_endlist and playlist.playlist_type == "vod"
-    assert len(playlist.segments) >= 3  # 6 s clip, 2 s GOPs, 2 s target
+    base = server.url + session["master_url"].replace("master.m3u8", "")
+    video_playlist = m3u8.loads((await server.client.get(base + variant.uri)).text)
+    audio_playlist = m3u8.loads((await server.client.get(base + audio.uri)).text)
+    assert video_playlist.is_endlist and video_playlist.playlist_type == "vod"
+    assert len(video_playlist.segments) >= 3  # 6 s clip, 2 s GOPs, 2 s target
+    # One timeline: the audio rendition's segments have the video's boundaries.
+    assert [s.duration for s in audio_playlist.segments] == [
+        s.duration for s in video_playlist.segments
+    ]
+    audio_dir = base + audio.uri.rsplit("/", 1)[0] + "/"
 
     source = probe(media_dir / "h264_aac.mp4")
     total_bytes = 0
     peak = 0.0
-    for segment in playlist.segments:
-        response = await server.client.get(media_url.replace("index.m3u8", segment.uri))
+    for segment, audio_segment in zip(
+        video_playlist.segments, audio_playlist.segments, strict=True
+    ):
+        response = await server.client.get(base + segment.uri)
         assert response.status_code == 200
         assert response.headers["content-type"] == "video/mp2t"
-        total_bytes += len(response.content)
-        peak = max(peak, len(response.content) * 8 / segment.duration)
+        audio_response = await server.client.get(audio_dir + audio_segment.uri)
+        assert audio_response.status_code == 200
+        assert audio_response.headers["content-type"] == "video/mp2t"
+        size = len(response.content) + len(audio_response.content)
+        total_bytes += size
+        peak = max(peak, size * 8 / segment.duration)
         decoded = decode(response.content)
         # One frame of slack: EXTINF must be the segment's real length.
         assert decoded.video_seconds == pytest.approx(segment.duration, abs=1 / 24 + 1e-3)
-        assert decoded.audio_seconds == pytest.approx(segment.duration, abs=0.05)
-    # BANDWIDTH is the peak segment bitrate as sent: never below it, and not padded far above.
+        assert decoded.audio_seconds == 0  # video only: audio is its own rendition
+        heard = decode(audio_response.content)
+        assert heard.video_frames == 0
+        assert heard.audio_seconds == pytest.approx(segment.duration, abs=0.05)
+    # BANDWIDTH is the peak bitrate of video + audio as sent (RFC 8216 4.3.4.2): never below
+    # it, and not padded far above.
     assert peak <= variant.stream_info.bandwidth <= peak * 1.25
     average = total_bytes * 8 / source.duration
     assert average * 0.8 <= variant.stream_info.average_bandwidth <= variant.stream_info.bandwidth
@@ -88,7 +111,8 @@ async def test_transcode_segments_follow_the_grid(start_server: StartServer) -> 
     session = await server.create("hevc_opus.mkv")
     base = session["master_url"].replace("master.m3u8", "")
     playlist = m3u8.loads((await server.client.get(base + "index.m3u8")).text)
-    assert [s.duration for s in playlist.segments[:-1]] == [1.0] * (len(playlist.segments) - 1)
+    # 1 s each (EXTINF is 2 us short of it: streaming/_playlist.extinf_seconds).
+    assert [s.duration for s in playlist.segments[:-1]] == [0.999998] * (len(playlist.segments) - 1)
     for segment in playlist.segments:
         response = await server.client.get(base + segment.uri)
         assert response.status_code == 200
@@ -96,36 +120,57 @@ async def test_transcode_segments_follow_the_grid(start_server: StartServer) -> 
         assert decoded.video_seconds == pytest.approx(segment.duration, abs=1 / 24 + 0.01)
 
 
-async def test_audio_only_needs_encoding_so_video_is_copied(
+async def test_audio_the_client_cannot_take_is_made_in_process_and_no_encoder_runs(
     start_server: StartServer, ffmpeg: str, tmp_path: Path, media_dir: Path
 ) -> None:
     server = await start_server()
-    # A client that cannot decode AAC: the H.264 video is copied, only audio is encoded.
-    session = await server.create(
-        "h264_aac.mp4", capabilities={"video_codecs": ["h264"], "audio_codecs": ["mp3"]}
-    )
-    assert session["mode"] == "transcode"
+    # AC-3 5.1 to a default (AAC-only) client: the H.264 is copied, the French track becomes a
+    # stereo AAC rendition made in-process (Apple 9.6), and no ffmpeg process runs at all.
+    session = await server.create("multi_track.mkv", audio="fr")
+    assert session["mode"] == "remux"
     assert (session["video_action"], session["audio_action"]) == ("copy", "encode")
+    french = next(r for r in session["renditions"] if r["type"] == "audio" and r["default"])
+    assert (french["codec"], french["channels"]) == ("mp4a.40.2", 2)
     base = session["master_url"].replace("master.m3u8", "")
-    playlist = m3u8.loads((await server.client.get(base + "index.m3u8")).text)
+    playlist = m3u8.loads((await server.client.get(f"{base}{french['id']}/index.m3u8")).text)
     for segment in playlist.segments:
-        response = await server.client.get(base + segment.uri)
+        response = await server.client.get(f"{base}{french['id']}/{segment.uri}")
         assert response.status_code == 200
-        decoded = decode(response.content)
-        assert decoded.video_seconds == pytest.approx(segment.duration, abs=1 / 24 + 0.01)
+        heard = decode(response.content)
+        assert heard.video_frames == 0
+        assert heard.audio_seconds == pytest.approx(segment.duration, abs=0.03)
+    assert session_processes(server.temp_dir) == []
     out = await play_with_ffmpeg(ffmpeg, server.url + session["master_url"], tmp_path / "o.ts")
-    assert decode(out).video_seconds == pytest.approx(
-        probe(media_dir / "h264_aac.mp4").duration, abs=0.5
-    )
+    assert session_processes(server.temp_dir) == []  # ... while it played, too
+    played = decode(out)
+    duration = probe(media_dir / "multi_track.mkv").duration
+    assert played.video_seconds == pytest.approx(duration, abs=0.5)
+    assert played.audio_seconds == pytest.approx(duration, abs=0.5)
 
 
-async def test_second_audio_track_is_selectable(start_server: StartServer) -> None:
+async def test_every_audio_track_is_offered_and_the_default_is_selectable(
+    start_server: StartServer, ffmpeg: str, tmp_path: Path
+) -> None:
     server = await start_server()
     item = (await server.client.get(f"/api/v1/media/{server.media_id('two_audio.mp4')}")).json()
-    assert [a["language"] for a in item["audio"]] == ["eng", "fra"]
-    second = item["audio"][1]["index"]
-    session = await server.create("two_audio.mp4", audio=second)
+    # LANGUAGE is BCP-47 (RFC 8216 4.3.4.1; Apple 8.10): the shortest ISO 639 code.
+    assert [a["language"] for a in item["audio"]] == ["en", "fr"]
+    first, second = (a["index"] for a in item["audio"])
+    session = await server.create("two_audio.mp4", audio="fra")
     assert session["mode"] == "remux" and session["audio"] == second
+    master = m3u8.loads((await server.client.get(session["master_url"])).text)
+    audio = [(m.language, m.name, m.default, m.uri) for m in master.media if m.type == "AUDIO"]
+    # Both tracks, one group, the French one DEFAULT: a player switches without a new session.
+    assert audio == [
+        ("en", "English", "NO", f"a{first}/index.m3u8"),
+        ("fr", "Français", "YES", f"a{second}/index.m3u8"),
+    ]
+    # ffmpeg as the client reads every rendition: two audio streams, each the whole file.
+    out = await play_with_ffmpeg(ffmpeg, server.url + session["master_url"], tmp_path / "o.ts")
+    with av.open(str(out)) as played:
+        assert len(played.streams.audio) == 2
+    same = await server.create("two_audio.mp4", expect=200, audio=second)
+    assert same["id"] == session["id"]  # "fra" and its index are the same choice
 
 
 async def test_segments_can_be_fetched_in_any_order(start_server: StartServer) -> None:
@@ -186,17 +231,24 @@ async def test_session_ttl_ends_the_session(start_server: StartServer) -> None:
 
 
 async def test_requests_keep_a_session_alive(start_server: StartServer) -> None:
-    server = await start_server(idle_timeout=1.0)
+    # Both lifetimes count from the last request: `idle_timeout` (state "idle") and
+    # `session_ttl` (the session ends). Requests closer together than either keep it running
+    # past several of each; once they stop, the very same session ends within its TTL.
+    server = await start_server(idle_timeout=0.8, session_ttl=1.2)
     session = await server.create("h264_aac.mp4")
     manager = server.running.services.manager
     import trio
 
-    # Requests every 0.25 s for 3 s (three idle timeouts): the session must survive.
-    deadline = trio.current_time() + 3
+    info = f"/api/v1/sessions/{session['id']}"  # reading the session is not a request for it
+    deadline = trio.current_time() + 2.6  # more than two TTLs, three idle timeouts
     while trio.current_time() < deadline:
         assert (await server.client.get(session["master_url"])).status_code == 200
-        await trio.sleep(0.25)
+        assert (await server.client.get(info)).json()["state"] != "idle"
+        await trio.sleep(0.1)  # a player's pace, not a wait for anything
     assert manager.lookup(session["id"]) is not None
+    # The control: with no requests the TTL is what ends it, so the loop above is what kept it.
+    await wait_until(lambda: manager.lookup(session["id"]) is None, timeout=10)
+    assert (await server.client.get(session["master_url"])).status_code == 404
 
 
 async def test_failing_encoder_gives_502(start_server: StartServer, tmp_path: Path) -> None:

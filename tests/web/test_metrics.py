@@ -6,6 +6,7 @@ Quart: same headers, same JSON errors, HEAD, and everything odd left to Quart.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -18,7 +19,20 @@ from .conftest import StartServer
 ALICE = "alice-token-0123456789"
 AUTH = {"Authorization": f"Bearer {ALICE}"}
 
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+# The sample names each metric type exposes (prometheus text format), from its family name.
+_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "summary": ("", "_count", "_sum", "_created"),
+}
+
+
+@dataclass(frozen=True)
+class Samples:
+    """One scrape: every sample, and every sample name the exposed families declare."""
+
+    values: dict[tuple[str, frozenset[tuple[str, str]]], float]
+    declared: frozenset[str]
 
 
 async def scrape(client: httpx.AsyncClient, headers: dict[str, str] | None = None) -> Samples:
@@ -26,15 +40,28 @@ async def scrape(client: httpx.AsyncClient, headers: dict[str, str] | None = Non
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     assert response.headers["cache-control"] == "no-store"
-    samples: Samples = {}
+    values: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+    declared: set[str] = set()
     for family in text_string_to_metric_families(response.text):
+        declared.update(family.name + suffix for suffix in _SUFFIXES.get(family.type, ("",)))
         for sample in family.samples:
-            samples[sample.name, frozenset(sample.labels.items())] = sample.value
-    return samples
+            values[sample.name, frozenset(sample.labels.items())] = sample.value
+    return Samples(values, frozenset(declared))
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
+    """A sample's value; 0 only for a label combination nothing has counted yet.
+
+    A metric the server does not expose, or labels its samples do not have, fail the test:
+    a renamed metric or label must not read as 0.
+    """
+    assert name in samples.declared, f"/metrics has no {name}"
+    key = (name, frozenset(labels.items()))
+    if key in samples.values:
+        return samples.values[key]
+    label_sets = {frozenset(k for k, _ in lbls) for n, lbls in samples.values if n == name}
+    assert not label_sets or frozenset(labels) in label_sets, (name, labels, label_sets)
+    return 0.0
 
 
 async def test_metrics_follow_a_played_stream(
@@ -92,7 +119,8 @@ async def test_metrics_follow_a_played_stream(
     assert value(errors, "hlstrio_http_errors_total", status="404", code="media_not_found") == 1
     assert value(errors, "hlstrio_http_request_duration_seconds_count", route="metrics") == 4
 
-    assert (await client.delete(f"/api/v1/sessions/{session['id']}", headers=AUTH)).status_code
+    deleted = await client.delete(f"/api/v1/sessions/{session['id']}", headers=AUTH)
+    assert deleted.status_code == 204, deleted.text
     gone = await scrape(client, AUTH)
     assert value(gone, "hlstrio_sessions", state="running") == 0
 

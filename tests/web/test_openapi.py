@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import jsonschema
+import m3u8
 import trio
 
 from hlstrio.web import create_app
@@ -94,65 +95,93 @@ async def test_openapi_json_is_served(start_server: StartServer) -> None:
 
 
 async def test_live_responses_match_the_spec(start_server: StartServer) -> None:
-    """A tour of every operation and most documented statuses, each answer checked."""
+    """A tour of every operation and most documented statuses, each answer checked against its
+    schema and against the status this very request must get."""
     server = await start_server(users={"alice": ALICE}, max_sessions_per_user=2)
     client = server.client
     seen: set[tuple[str, str, int]] = set()
 
-    async def call(method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def call(status: int, method: str, path: str, **kwargs: Any) -> httpx.Response:
         response = await client.request(method, path, **kwargs)
+        assert response.status_code == status, (method, path, response.status_code, response.text)
         op = check_response(response)
         seen.add((op.template, op.method, response.status_code))
         return response
 
-    await call("GET", "/healthz")
-    await call("GET", "/api/v1/media")  # 401
-    items = (await call("GET", "/api/v1/media", headers=AUTH)).json()["items"]
+    await call(200, "GET", "/healthz")
+    await call(401, "GET", "/api/v1/media")
+    items = (await call(200, "GET", "/api/v1/media", headers=AUTH)).json()["items"]
     by_path = {item["path"]: item["id"] for item in items}
-    await call("GET", f"/api/v1/media/{by_path['h264_aac.mp4']}", headers=AUTH)
-    await call("GET", "/api/v1/media/nope", headers=AUTH)
-    await call("GET", "/api/v1/media/nope/poster.jpg", headers=AUTH)
-    await call("GET", f"/api/v1/media/{by_path['h264_aac.mp4']}/poster.jpg?w=7", headers=AUTH)
-    await call("GET", "/api/v1/media/nope/poster.jpg")  # 401
+    remux_id, transcode_id = by_path["h264_aac.mp4"], by_path["hevc_opus.mkv"]
+    await call(200, "GET", f"/api/v1/media/{remux_id}", headers=AUTH)
+    await call(404, "GET", "/api/v1/media/nope", headers=AUTH)
+    await call(404, "GET", "/api/v1/media/nope/poster.jpg", headers=AUTH)
+    await call(400, "GET", f"/api/v1/media/{remux_id}/poster.jpg?w=7", headers=AUTH)
+    await call(401, "GET", "/api/v1/media/nope/poster.jpg")
 
     post = "/api/v1/sessions"
-    remux = await call("POST", post, json={"media_id": by_path["h264_aac.mp4"]}, headers=AUTH)
-    assert remux.status_code == 201 and remux.headers["location"].endswith(remux.json()["id"])
-    await call("POST", post, json={"media_id": by_path["h264_aac.mp4"]}, headers=AUTH)  # 200
-    transcode = await call("POST", post, json={"media_id": by_path["hevc_opus.mkv"]}, headers=AUTH)
+    remux = await call(201, "POST", post, json={"media_id": remux_id}, headers=AUTH)
+    assert remux.headers["location"].endswith(remux.json()["id"])
+    again = await call(200, "POST", post, json={"media_id": remux_id}, headers=AUTH)
+    assert again.json()["id"] == remux.json()["id"]  # same user, media, parameters: reused
+    transcode = await call(201, "POST", post, json={"media_id": transcode_id}, headers=AUTH)
     assert transcode.json()["mode"] == "transcode"
-    too_many = await call("POST", post, json={"media_id": by_path["two_audio.mp4"]}, headers=AUTH)
-    assert too_many.status_code == 429
+    await call(429, "POST", post, json={"media_id": by_path["two_audio.mp4"]}, headers=AUTH)
     for body in (b"{", b"[]", b'{"media_id": "x", "nope": 1}', b'{"media_id": 3}'):
-        await call("POST", post, content=body, headers=AUTH)  # 400
-    await call("POST", post, json={"media_id": "nope"}, headers=AUTH)  # 404
-    await call("POST", post, content=b" " * (65 * 1024), headers=AUTH)  # 413
-    body = {"media_id": by_path["hevc_opus.mkv"], "mode": "remux"}
-    await call("POST", post, json=body, headers=AUTH)  # 415
-    await call("POST", post, json={"media_id": "x"})  # 401
+        await call(400, "POST", post, content=body, headers=AUTH)
+    await call(404, "POST", post, json={"media_id": "nope"}, headers=AUTH)
+    await call(413, "POST", post, content=b" " * (65 * 1024), headers=AUTH)
+    hevc_copy = {"media_id": transcode_id, "mode": "remux"}  # for a client with H.264 only
+    await call(415, "POST", post, json=hevc_copy, headers=AUTH)
+    await call(401, "POST", post, json={"media_id": "x"})
 
-    await call("GET", post, headers=AUTH)
-    await call("GET", post)  # 401
+    await call(200, "GET", post, headers=AUTH)
+    await call(401, "GET", post)
     for session in (remux.json(), transcode.json()):
         sid, master = session["id"], session["master_url"]
-        await call("GET", f"/api/v1/sessions/{sid}", headers=AUTH)
-        await call("GET", master)
-        await call("GET", master.replace("master", "index"))
-        await call("GET", master.replace("master.m3u8", "seg-0.ts"))
-        await call("GET", master.replace("master.m3u8", "seg-999.ts"))  # 404
-    await call("GET", "/api/v1/sessions/nope", headers=AUTH)
-    await call("GET", "/hls/nope/master.m3u8")
-    await call("GET", "/hls/nope/index.m3u8")
-    await call("GET", "/hls/nope/seg-0.ts")
-    await call("DELETE", f"/api/v1/sessions/{remux.json()['id']}", headers=AUTH)  # 204
-    await call("DELETE", f"/api/v1/sessions/{remux.json()['id']}", headers=AUTH)  # 404
-    await call("DELETE", "/api/v1/sessions/x")  # 401
+        await call(200, "GET", f"/api/v1/sessions/{sid}", headers=AUTH)
+        await call(200, "GET", master)
+        await call(200, "GET", master.replace("master", "index"))
+        await call(200, "GET", master.replace("master.m3u8", "seg-0.ts"))
+        await call(404, "GET", master.replace("master.m3u8", "seg-999.ts"))
+        # Renditions the master playlist names (RFC 8216 4.3.4.1 EXT-X-MEDIA URI): each one's
+        # playlist and first segment, relative to that playlist.
+        renditions = m3u8.loads((await client.get(master)).text).media
+        for rendition in (r for r in renditions if r.uri):
+            playlist_url = master.replace("master.m3u8", rendition.uri)
+            playlist = m3u8.loads((await call(200, "GET", playlist_url)).text)
+            directory = playlist_url.rsplit("/", 1)[0]
+            await call(200, "GET", f"{directory}/{playlist.segments[0].uri}")
+            await call(404, "GET", f"{directory}/seg-999.ts")
+        await call(404, "GET", master.replace("master.m3u8", "nope/index.m3u8"))
+    await call(401, "POST", "/api/v1/library/rescan")
+    await call(200, "POST", "/api/v1/library/rescan", headers=AUTH)
+    await call(404, "GET", "/api/v1/sessions/nope", headers=AUTH)
+    await call(404, "GET", "/hls/nope/master.m3u8")
+    await call(404, "GET", "/hls/nope/index.m3u8")
+    await call(404, "GET", "/hls/nope/seg-0.ts")
+    await call(204, "DELETE", f"/api/v1/sessions/{remux.json()['id']}", headers=AUTH)
+    await call(404, "DELETE", f"/api/v1/sessions/{remux.json()['id']}", headers=AUTH)
+    # Subtitle renditions (WebVTT segments), on a file that has them.
+    subtitled = {"media_id": by_path["multi_track.mkv"]}
+    master = (await call(201, "POST", post, json=subtitled, headers=AUTH)).json()["master_url"]
+    media = m3u8.loads((await client.get(master)).text).media
+    subtitles = [m for m in media if m.type == "SUBTITLES"]
+    assert subtitles
+    for rendition in subtitles:
+        playlist_url = master.replace("master.m3u8", rendition.uri)
+        playlist = m3u8.loads((await call(200, "GET", playlist_url)).text)
+        directory = playlist_url.rsplit("/", 1)[0]
+        await call(200, "GET", f"{directory}/{playlist.segments[0].uri}")
+        await call(404, "GET", f"{directory}/seg-999.vtt")
+    await call(401, "DELETE", "/api/v1/sessions/x")
 
-    for page in ("/", "/play/x", "/sessions", "/assets/nope.js"):
-        await call("GET", page)
-    await call("GET", "/openapi.json")
-    await call("GET", "/metrics")  # 401 without the token
-    await call("GET", "/metrics", headers=AUTH)
+    for page in ("/", "/play/x", "/sessions"):
+        await call(200, "GET", page)
+    await call(404, "GET", "/assets/nope.js")
+    await call(200, "GET", "/openapi.json")
+    await call(401, "GET", "/metrics")
+    await call(200, "GET", "/metrics", headers=AUTH)
 
     # Every operation was exercised at least once.
     exercised = {(template, method) for template, method, _ in seen}

@@ -219,9 +219,26 @@ def test_falsy_capabilities_that_are_not_objects(caps: Any) -> None:
     bad({"media_id": "m", "capabilities": caps})
 
 
-@pytest.mark.parametrize("field", ["videoCodecs", "max_width", "codecs", "hdr"])
+@pytest.mark.parametrize("field", ["videoCodecs", "max_width", "codecs", "HDR"])
 def test_unknown_capability_field(field: str) -> None:
     assert "capability" in bad(with_caps(**{field: 1})).message
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("hdr", 1), ("hdr", "yes"), ("max_video_bit_depth", 9), ("max_video_bit_depth", 0),
+     ("max_audio_channels", 33), ("containers", ["ts", "mkv"]), ("containers", [])],
+)  # fmt: skip
+def test_bad_capability_values(field: str, value: Any) -> None:
+    bad(with_caps(**{field: value}))
+
+
+def test_capabilities_for_hdr_10_bit_multichannel_fmp4() -> None:
+    caps = parse_session_params(
+        with_caps(hdr=True, max_video_bit_depth=10, max_audio_channels=6, containers=["fmp4", "ts"])
+    ).capabilities
+    assert (caps.hdr, caps.max_video_bit_depth, caps.max_audio_channels) == (True, 10, 6)
+    assert caps.containers == ("fmp4", "ts")  # the client's order: its preference
 
 
 @pytest.mark.parametrize("key", ["video_codecs", "audio_codecs"])

@@ -153,7 +153,7 @@ async def test_client_vanishing_mid_body_frees_its_task(start_server: StartServe
 
 def _pending_waiters(session: Session) -> int:
     """Requests parked on a segment that is not made yet (internal, by design of this test)."""
-    waiters: dict[int, trio.Event] = session._waiters
+    waiters: dict[tuple[str, int], trio.Event] = session._waiters
     return sum(1 for event in waiters.values() if not event.is_set())
 
 
@@ -211,7 +211,7 @@ async def test_no_waiter_is_left_behind_when_a_wait_ends(
     baseline = task_count(skip_lingering=False)
     client = await SlowClient.connect(int(server.url.rsplit(":", 1)[1]))
     await client.request(created["master_url"].replace("master.m3u8", "seg-1.ts"))
-    await wait_until(lambda: 1 in session._waiters, timeout=10)  # it is waiting
+    await wait_until(lambda: ("v", 1) in session._waiters, timeout=10)  # it is waiting
     client.abort()
     await wait_until(lambda: task_count(skip_lingering=False) <= baseline, timeout=10)
     assert session._waiters == {}
