@@ -50,7 +50,7 @@ VIDEO_EXTENSIONS = frozenset(_MP4_LIKE | _OTHER_CONTAINERS | _MPEG_STREAMS)
 # Bump when MediaInfo or probe() changes meaning: old cache entries are then ignored.
 # 3: every track (subtitles, audio titles/dispositions, video colour and scan type), BCP-47
 # languages, Matroska Cues index.
-_CACHE_VERSION = 4
+_CACHE_VERSION = 5
 
 # What a session of a file that left the library hears (410 media_removed, then it ends).
 REMOVED_REASON = "the file was removed from the library (deleted, moved or no longer playable)"
@@ -660,6 +660,7 @@ def _info_from_json(data: object) -> MediaInfo | None:
             start_time=float(data["start_time"]),
             subtitles=tuple(SubtitleInfo(**t) for t in data["subtitles"]),
             index_source=cast(IndexSource, source),
+            keyframe_bytes=tuple(int(b) for b in data["keyframe_bytes"]),
         )
     except (KeyError, TypeError, ValueError, ZeroDivisionError):
         return None

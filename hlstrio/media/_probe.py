@@ -115,6 +115,10 @@ class MediaInfo:
     start_time: float = 0.0
     subtitles: tuple[SubtitleInfo, ...] = ()
     index_source: IndexSource = "scan"
+    # Bytes of each keyframe packet (same length as keyframe_pts): the I-frame playlist's
+    # BANDWIDTH (streaming/_trickplay.py). Free from a scan or an MP4 sample table; read with
+    # one seek per keyframe from Matroska Cues.
+    keyframe_bytes: tuple[int, ...] = ()
 
 
 class ProbeError(Exception):
@@ -240,7 +244,28 @@ def _probe_container(
         start_time=(container.start_time or 0) / 1_000_000,
         subtitles=subtitles,
         index_source=index.source,
+        keyframe_bytes=_keyframe_bytes(container, vstream, index) if vstream else (),
     )
+
+
+def _keyframe_bytes(
+    container: av.container.InputContainer, stream: VideoStream, index: _KeyframeIndex
+) -> tuple[int, ...]:
+    """Each keyframe packet's size: what the index saw, else (Cues) one seek and read each
+    (about 0.2 s for a two-hour film); () if that fails (BANDWIDTH then takes the GOP bound)."""
+    if len(index.keyframe_bytes) == len(index.keyframe_pts):
+        return tuple(index.keyframe_bytes)
+    sizes: list[int] = []
+    try:
+        for pts in index.keyframe_pts:
+            container.seek(pts, stream=stream, backward=True, any_frame=False)
+            for packet in container.demux(stream):
+                if packet.pts is not None and packet.pts >= pts:
+                    sizes.append(packet.size if packet.pts == pts else 0)
+                    break
+    except _READ_ERRORS:
+        return ()
+    return tuple(sizes) if len(sizes) == len(index.keyframe_pts) and all(sizes) else ()
 
 
 def _container_index(
@@ -548,11 +573,20 @@ def h264_annexb(extradata: bytes, packet: bytes) -> bytes:
 
 
 class _KeyframeIndex:
-    __slots__ = ("end_pts", "first_keyframe", "gop_bytes", "keyframe_pts", "source", "start_pts")
+    __slots__ = (
+        "end_pts",
+        "first_keyframe",
+        "gop_bytes",
+        "keyframe_bytes",
+        "keyframe_pts",
+        "source",
+        "start_pts",
+    )
 
     def __init__(self, source: IndexSource = "scan") -> None:
         self.keyframe_pts: list[int] = []
         self.gop_bytes: list[int] = []
+        self.keyframe_bytes: list[int] = []
         self.start_pts: int | None = None
         self.end_pts: int | None = None
         self.first_keyframe: bytes = b""
@@ -580,6 +614,7 @@ def _scan_video_packets(
         if packet.is_keyframe:
             index.keyframe_pts.append(pts)
             index.gop_bytes.append(0)
+            index.keyframe_bytes.append(packet.size)
             if not index.first_keyframe:
                 index.first_keyframe = bytes(packet)
         if index.gop_bytes:  # packets before the first keyframe cannot be played
@@ -626,6 +661,7 @@ def _index_from_mov(
         if entry.is_keyframe:
             index.keyframe_pts.append(entry.timestamp + offset)
             index.gop_bytes.append(0)
+            index.keyframe_bytes.append(entry.size)
         if index.gop_bytes and i >= keyframes[0]:
             index.gop_bytes[-1] += entry.size
     index.start_pts = index.keyframe_pts[0]

@@ -36,9 +36,10 @@ Action = Literal["copy", "encode"]
 Container = Literal["ts", "fmp4"]
 CONTAINERS: tuple[Container, ...] = ("ts", "fmp4")
 
-# What each segment container can carry for HLS, by ffmpeg codec name.
+# What each segment container can carry for HLS, by ffmpeg codec name. Apple HLS authoring
+# 1.5: HEVC MUST be in fMP4, never MPEG-TS (AV1 and VP9 exist in HLS only as fMP4).
 CONTAINER_VIDEO: Mapping[Container, frozenset[str]] = {
-    "ts": frozenset({"h264", "hevc"}),
+    "ts": frozenset({"h264"}),
     "fmp4": frozenset({"h264", "hevc", "av1", "vp9"}),
 }
 CONTAINER_AUDIO: Mapping[Container, frozenset[str]] = {
@@ -338,13 +339,22 @@ def choose_audio(info: MediaInfo, audio: int | str | None) -> AudioInfo | None:
 
 
 def _container(info: MediaInfo, caps: Capabilities, copy_video: bool) -> Container:
-    """The client's most preferred container that carries what is copied (the video)."""
-    for container in caps.containers:
-        if not copy_video or (
-            info.video is not None and info.video.codec in CONTAINER_VIDEO[container]
-        ):
-            return container
-    return caps.containers[0]
+    """The container of all of a session's audio and video renditions.
+
+    Encoded video is MPEG-TS (the encoder writes it; every HLS client takes H.264 in TS).
+    Otherwise the client's container that lets the most be copied: the video first (HEVC,
+    AV1, VP9 need fMP4), then as many audio tracks as the client decodes (Opus and FLAC exist
+    in HLS only as fMP4), the client's preference breaking ties (H.264 + AAC stays on TS for a
+    client that lists TS first: the widest support)."""
+    if info.video is not None and not copy_video:
+        return "ts"
+
+    def copies(container: Container) -> tuple[bool, int]:
+        video = info.video is None or info.video.codec in CONTAINER_VIDEO[container]
+        takes = CONTAINER_AUDIO[container] & caps.audio_codecs
+        return video, sum(1 for track in info.audio if track.codec in takes and track.hls_codec)
+
+    return max(caps.containers, key=copies)  # max keeps the first of equals
 
 
 def _video_copyable(video: VideoInfo, caps: Capabilities) -> str | None:

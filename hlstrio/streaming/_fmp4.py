@@ -43,6 +43,7 @@ import av
 import av.bitstream
 import av.video.stream
 
+from ._audio import AudioPackets
 from ._errors import CutError
 from ._mp4box import (
     Sample,
@@ -256,6 +257,35 @@ def init_segment_for(
     init = b"".join(written[top[k].start : top[k].end] for k in (b"ftyp", b"moov"))
     _check_init(init, codec, entry, timescale)
     return init
+
+
+def aac_init_segment(sample_rate: int, channels: int, bitrate: int) -> bytes:
+    """The init segment of an AAC-LC rendition encoded in-process (`_audio`): libav's encoder
+    writes the same AudioSpecificConfig for every segment at one rate and layout, so one init
+    serves them all."""
+    sink = av.open(io.BytesIO(), "w", format="mp4")
+    try:
+        stream = sink.add_stream("aac", rate=sample_rate, layout=_LAYOUTS[channels])
+        stream.codec_context.bit_rate = bitrate
+        sink.start_encoding()
+        return init_segment_for(stream)
+    finally:
+        sink.close()
+
+
+_LAYOUTS = {1: "mono", 2: "stereo"}
+
+
+def encoded_audio_fragment(packets: AudioPackets, sequence_number: int, timescale: int) -> bytes:
+    """moof + mdat of one segment of in-process AAC: its packets tile the sample axis (1024
+    ticks each, at 1/sample_rate), so the decode times follow from the first pts alone."""
+    if not packets.packets:
+        base = output_ticks(packets.end_pts, packets.time_base, timescale)
+        return fragment([], base_decode_time=base, sequence_number=sequence_number)
+    ticks = [output_ticks(p.pts, packets.time_base, timescale) for p in packets.packets]
+    ticks.append(output_ticks(packets.end_pts, packets.time_base, timescale))
+    samples = [Sample(p.data, ticks[i + 1] - ticks[i]) for i, p in enumerate(packets.packets)]
+    return fragment(samples, base_decode_time=ticks[0], sequence_number=sequence_number)
 
 
 def _check_init(init: bytes, codec: str, entry: str, timescale: int) -> None:

@@ -135,6 +135,7 @@ class Variant:
     uri: str = MEDIA_PLAYLIST_URI
     audio_group: str | None = None
     subtitle_group: str | None = None
+    video_range: str | None = None  # "PQ" | "HLG"; None: SDR (the default, so not written)
 
 
 def _quoted(value: str) -> str:
@@ -176,6 +177,8 @@ def master_playlist(
             attrs.append(f"RESOLUTION={variant.width}x{variant.height}")
         if variant.frame_rate:
             attrs.append(f"FRAME-RATE={variant.frame_rate:.3f}")
+        if variant.video_range:
+            attrs.append(f"VIDEO-RANGE={variant.video_range}")
         if variant.audio_group is not None:
             attrs.append(f"AUDIO={_quoted(variant.audio_group)}")
         if variant.subtitle_group is not None:
@@ -241,9 +244,9 @@ def _ts_bits_per_second(payload_bytes_per_second: float, frames_per_second: floa
     return (payload_bytes_per_second * 188 / 184 + frames_per_second * 150) * 8
 
 
-# Per segment and PID: PAT/PMT/SDT once, and up to 15 packets that keep continuity counters
+# Per segment and PID: PAT and PMT once, and up to 15 packets that keep continuity counters
 # running across segments (_continuity.py).
-_SEGMENT_OVERHEAD_BYTES = (3 + 15) * 188
+_SEGMENT_OVERHEAD_BYTES = (2 + 15) * 188
 
 
 def video_bitrates(info: MediaInfo, plan: Plan, timeline: Timeline) -> tuple[float, float]:
@@ -286,7 +289,9 @@ def audio_bitrate(output: AudioOutput, timeline: Timeline) -> float:
     return _ts_bits_per_second(output.bitrate / 8 + _SEGMENT_OVERHEAD_BYTES / shortest, frames)
 
 
-def session_master(info: MediaInfo, plan: Plan, timeline: Timeline) -> str:
+def session_master(
+    info: MediaInfo, plan: Plan, timeline: Timeline, iframe_stream: str | None = None
+) -> str:
     """The master playlist: EXT-X-MEDIA for every audio rendition, one variant per audio group
     (RFC 8216 4.3.4.2: BANDWIDTH is the largest sum of peak rates of any playable combination,
     here the video plus the group's heaviest audio)."""
@@ -340,6 +345,13 @@ def session_master(info: MediaInfo, plan: Plan, timeline: Timeline) -> str:
                 uri=uri,
                 audio_group=group,
                 subtitle_group=subtitle_group,
+                video_range=(
+                    video.dynamic_range
+                    if video is not None and video.dynamic_range != "SDR"
+                    else None
+                ),
             )
         )
-    return master_playlist(variants, media, version=7 if plan.container == "fmp4" else 3)
+    text = master_playlist(variants, media, version=7 if plan.container == "fmp4" else 3)
+    # Apple HLS authoring 6.1: an I-frame playlist for the video (_trickplay), after the variants.
+    return text + iframe_stream + "\n" if iframe_stream else text

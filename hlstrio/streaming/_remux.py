@@ -20,9 +20,18 @@ from typing import Any, Literal
 import av
 
 from ..media import SidecarError, SubtitleReadError, load_sidecar, read_cues
-from ._audio import cut_audio_ts
+from ._audio import audio_packets, cut_audio_ts
 from ._decision import AudioOutput, Plan, SubtitleOutput
 from ._errors import CutError
+from ._fmp4 import (
+    Fmp4Unsupported,
+    aac_init_segment,
+    audio_media_segment,
+    encoded_audio_fragment,
+    init_segment,
+    media_segment,
+)
+from ._mp4box import track_config
 from ._mpegts import MPEGTS_AT_SOURCE_ZERO, MUX_OPTIONS, TS_OFFSET, shift, spec_clean
 from ._timeline import Segment, Timeline
 from ._webvtt import webvtt_segment
@@ -103,46 +112,30 @@ class SessionSource:
     sidecars: Mapping[str, Path] = field(default_factory=dict)  # usable sidecars, by id
 
 
+# The index a rendition's fMP4 init segment (init.mp4) goes by, beside its media segments.
+INIT_INDEX = -1
+
+
 @dataclass(frozen=True, slots=True)
 class RenditionCut:
     """How one rendition's segments are made in-process."""
 
     kind: RenditionKind
     extension: str  # of its segment URIs
-    cut: Callable[[int], bytes]  # segment index -> bytes; blocking
+    # Segment index -> bytes, blocking; INIT_INDEX gives the init segment where `has_init`.
+    cut: Callable[[int], bytes]
+    has_init: bool = False
 
 
 def renditions(source: SessionSource, plan: Plan, timeline: Timeline) -> dict[str, RenditionCut]:
     """The in-process cut of every rendition that has one (encoded video has the encoder)."""
     path = source.media
     cuts: dict[str, RenditionCut] = {}
-    if plan.video is not None and plan.video.action == "copy":
-        video_index = plan.video.stream_index
-
-        def video(index: int) -> bytes:
-            return spec_clean(cut_video_ts(path, timeline[index], video_index), index)
-
-        cuts["v"] = RenditionCut("video", "ts", video)
+    if plan.container == "fmp4":
+        cuts.update(_fmp4_cuts(path, plan, timeline))
+    else:
+        cuts.update(_ts_cuts(path, plan, timeline))
     last = len(timeline) - 1
-
-    def audio_cut(output: AudioOutput) -> Callable[[int], bytes]:
-        def cut(index: int) -> bytes:
-            segment = timeline[index]
-            data = cut_audio_ts(
-                path,
-                output.stream_index,
-                segment.start,
-                segment.start + segment.duration,
-                encode=output if output.action == "encode" else None,
-                is_first=index == 0,
-                is_last=index == last,
-            )
-            return spec_clean(data, index)
-
-        return cut
-
-    for output in plan.audio:
-        cuts[output.rendition] = RenditionCut("audio", "ts", audio_cut(output))
 
     def subtitle_cut(output: SubtitleOutput) -> Callable[[int], bytes]:
         def cut(index: int) -> bytes:
@@ -182,3 +175,121 @@ __all__ = [  # TS_OFFSET, MUX_OPTIONS, shift, spec_clean: re-exported for older 
     "shift",
     "spec_clean",
 ]
+
+
+def _ts_cuts(path: Path, plan: Plan, timeline: Timeline) -> dict[str, RenditionCut]:
+    """MPEG-TS: the video GOPs, and each audio rendition copied or AAC-encoded."""
+    cuts: dict[str, RenditionCut] = {}
+    if plan.video is not None and plan.video.action == "copy":
+        video_index = plan.video.stream_index
+
+        def video(index: int) -> bytes:
+            return spec_clean(cut_video_ts(path, timeline[index], video_index), index)
+
+        cuts["v"] = RenditionCut("video", "ts", video)
+    last = len(timeline) - 1
+
+    def audio_cut(output: AudioOutput) -> Callable[[int], bytes]:
+        def cut(index: int) -> bytes:
+            segment = timeline[index]
+            data = cut_audio_ts(
+                path,
+                output.stream_index,
+                segment.start,
+                segment.start + segment.duration,
+                encode=output if output.action == "encode" else None,
+                is_first=index == 0,
+                is_last=index == last,
+            )
+            return spec_clean(data, index)
+
+        return cut
+
+    for output in plan.audio:
+        cuts[output.rendition] = RenditionCut("audio", "ts", audio_cut(output))
+    return cuts
+
+
+def _fmp4_cuts(path: Path, plan: Plan, timeline: Timeline) -> dict[str, RenditionCut]:
+    """Fragmented MP4 (CMAF, one track per rendition): `init.mp4` + `seg-N.m4s` each, sequence
+    number N + 1, decode times on the same source time + TS_OFFSET timeline as MPEG-TS."""
+    cuts: dict[str, RenditionCut] = {}
+    last = len(timeline) - 1
+    if plan.video is not None and plan.video.action == "copy":
+        video_index = plan.video.stream_index
+        video_init = _memo(lambda: init_segment(path, video_index))
+
+        def video(index: int) -> bytes:
+            if index == INIT_INDEX:
+                return video_init()
+            return media_segment(path, video_index, timeline[index], index + 1, init=video_init())
+
+        cuts["v"] = RenditionCut("video", "m4s", _fmp4_errors(video), has_init=True)
+
+    def audio_cut(output: AudioOutput) -> Callable[[int], bytes]:
+        stream_index = output.stream_index
+        if output.action == "encode":
+            init = _memo(
+                lambda: aac_init_segment(output.sample_rate, output.channels, output.bitrate)
+            )
+        else:
+            init = _memo(lambda: init_segment(path, stream_index))
+
+        def cut(index: int) -> bytes:
+            if index == INIT_INDEX:
+                return init()
+            segment = timeline[index]
+            start, end = segment.start, segment.start + segment.duration
+            if output.action == "copy":
+                return audio_media_segment(
+                    path,
+                    stream_index,
+                    start,
+                    end,
+                    index + 1,
+                    is_first=index == 0,
+                    is_last=index == last,
+                    init=init(),
+                )
+            packets = audio_packets(
+                path,
+                stream_index,
+                start,
+                end,
+                encode=output,
+                is_first=index == 0,
+                is_last=index == last,
+            )
+            return encoded_audio_fragment(packets, index + 1, track_config(init()).timescale)
+
+        return _fmp4_errors(cut)
+
+    for output in plan.audio:
+        cuts[output.rendition] = RenditionCut("audio", "m4s", audio_cut(output), has_init=True)
+    return cuts
+
+
+def _memo(make: Callable[[], bytes]) -> Callable[[], bytes]:
+    """A rendition's init segment, made once (its cuts need it to read the track's layout)."""
+    made: list[bytes] = []
+
+    def get() -> bytes:
+        if not made:
+            made.append(make())
+        return made[0]
+
+    return get
+
+
+def _fmp4_errors(cut: Callable[[int], bytes]) -> Callable[[int], bytes]:
+    """What the fMP4 writer cannot describe is a failed cut (a clear 502), never a 500. The
+    plan only picks fMP4 for streams whose codec parameters the probe could read, so this is a
+    file that changed or an odd stream."""
+
+    def guarded(index: int) -> bytes:
+        try:
+            return cut(index)
+        except Fmp4Unsupported as exc:
+            raise CutError(str(exc)) from None
+
+    return guarded

@@ -46,11 +46,25 @@ from ._errors import (
     SessionEnded,
 )
 from ._lifecycle import SessionEvent, SessionLifecycle, SessionState
-from ._playlist import VIDEO_RENDITION, media_playlist, session_master
+from ._playlist import INIT_SEGMENT_URI, VIDEO_RENDITION, media_playlist, session_master
 from ._policy import Playhead
-from ._remux import RenditionCut, SessionSource
+from ._remux import INIT_INDEX, RenditionCut, SessionSource
 from ._timeline import Timeline, fixed_grid, keyframe_timeline
 from ._transcode import Transcoder
+from ._trickplay import (
+    IFrameList,
+    KeyframeSizes,
+    cut_iframe_fmp4,
+    cut_iframe_ts,
+    iframe_playlist,
+    iframe_stream_inf,
+    iframes_for,
+    thumbnail_count,
+    thumbnail_jpeg,
+    thumbnail_key,
+    thumbnail_keyframe,
+    thumbnails_vtt,
+)
 
 log = logging.getLogger("hlstrio.session")
 
@@ -59,6 +73,9 @@ T = TypeVar("T")
 # Session temp dirs carry this prefix and a marker file naming the owning server process, so
 # a restarted server removes its predecessor's leftovers and never touches anyone else's.
 SESSION_DIR_PREFIX = "hlstrio-session-"
+# What a TS muxer may repeat before each keyframe (SPS/PPS, VPS for HEVC): a generous bound
+# for the I-frame playlist's BANDWIDTH.
+_PARAMETER_SET_BYTES = 256
 MARKER_FILE = ".hlstrio-session"
 
 
@@ -112,15 +129,33 @@ class Session:
         origin = self.timeline[0].start
         self.start_index = self.timeline.index_at(origin + params.start) if params.start else 0
         self._cuts = context.make_cuts(source, plan, self.timeline)
-        self.master_text = session_master(item.info, plan, self.timeline)
+        self._iframes = self._iframe_list()
+        iframe_stream = None
+        if self._iframes is not None and plan.video is not None:
+            iframe_stream = iframe_stream_inf(
+                self._iframes,
+                codec=plan.video.codec_string,
+                width=plan.video.width,
+                height=plan.video.height,
+                video_range=plan.video.dynamic_range if plan.video.dynamic_range != "SDR" else None,
+            )
+        self.master_text = session_master(item.info, plan, self.timeline, iframe_stream)
         start_offset = params.start or None
         # Every rendition's playlist lists the same segments (one timeline): only the URI
         # extension differs. Encoded video (no in-process cut) is MPEG-TS from the encoder.
         self._extensions = {rendition: cut.extension for rendition, cut in self._cuts.items()}
         if plan.video is not None and plan.video.action == "encode":
             self._extensions[VIDEO_RENDITION] = "ts"
+        # fMP4 renditions (RFC 8216 4.3.2.5 EXT-X-MAP, version 7) name their init segment.
+        self._inits = {r for r, cut in self._cuts.items() if cut.has_init}
         self._media_texts = {
-            rendition: media_playlist(self.timeline, start_offset, extension=extension)
+            rendition: media_playlist(
+                self.timeline,
+                start_offset,
+                extension=extension,
+                init_uri=INIT_SEGMENT_URI if rendition in self._inits else None,
+                version=7 if rendition in self._inits else 3,
+            )
             for rendition, extension in self._extensions.items()
         }
         self._moves_playhead = {r for r, c in self._cuts.items() if c.kind != "subtitles"}
@@ -424,8 +459,16 @@ class Session:
     def _check_rendition(self, rendition: str, index: int) -> None:
         if rendition not in self._media_texts:
             raise SegmentNotFound(f"no rendition {rendition!r} in this session")
+        if index == INIT_INDEX and rendition in self._inits:
+            return
         if not 0 <= index < len(self.timeline):
             raise SegmentNotFound(f"segment {index} is not in the playlist")
+
+    async def init_segment(self, rendition: str) -> bytes:
+        """The fMP4 init segment (init.mp4) of a rendition, made once and cached."""
+        if rendition not in self._inits:
+            raise SegmentNotFound(f"rendition {rendition!r} has no init segment")
+        return await self._wait_for(rendition, INIT_INDEX, self._try_segment)
 
     async def _wait_for(
         self, rendition: str, index: int, attempt: Callable[[str, int], Awaitable[T | None]]
@@ -433,7 +476,7 @@ class Session:
         self._check_rendition(rendition, index)
         self._check_usable()
         self.touch()
-        if rendition in self._moves_playhead:  # players fetch subtitles ahead and behind
+        if rendition in self._moves_playhead and index >= 0:  # subtitles: fetched ahead/behind
             self.playhead.request(index)
         key = (rendition, index)
         with trio.move_on_after(self._settings.segment_wait):
@@ -456,7 +499,7 @@ class Session:
                 finally:
                     self._leave(key, waiter)
         self._check_usable()
-        retry = max(1, round(self.timeline[index].duration))
+        retry = max(1, round(self.timeline[max(index, 0)].duration))
         raise SegmentNotReady(f"segment {index} is not ready yet", retry)
 
     def _leave(self, key: tuple[str, int], waiter: trio.Event) -> None:
@@ -523,6 +566,75 @@ class Session:
             if self._waiters.get(key) is done:
                 del self._waiters[key]
             done.set()
+
+    # -- trick play (_trickplay) --------------------------------------------------------------
+    def _iframe_list(self) -> IFrameList | None:
+        """I-frames of copied video only: an encoder's keyframes are not known in advance."""
+        info = self.item.info
+        if self.plan.video is None or self.plan.video.action != "copy":
+            return None
+        sizes = None
+        if len(info.keyframe_bytes) == len(info.keyframe_pts):
+            # SPS/PPS that a TS muxer may repeat before each keyframe: a generous bound.
+            sizes = KeyframeSizes(info.keyframe_bytes, _PARAMETER_SET_BYTES, exact=False)
+        return iframes_for(info, sizes, self.plan.container)
+
+    def iframe_playlist(self) -> str:
+        if self._iframes is None:
+            raise SegmentNotFound("this session has no I-frame playlist (its video is encoded)")
+        self._check_usable()
+        self.touch()
+        if self.plan.container == "fmp4":
+            return iframe_playlist(self._iframes, extension="m4s", init_uri=INIT_SEGMENT_URI)
+        return iframe_playlist(self._iframes)
+
+    def thumbnails_track(self) -> str:
+        """The WebVTT thumbnails track (one `thumb-N.jpg` every THUMB_SECONDS)."""
+        if self.item.info.video is None:
+            raise SegmentNotFound("an audio-only session has no thumbnails")
+        self._check_usable()
+        return thumbnails_vtt(self.timeline.duration)
+
+    async def iframe(self, index: int, extension: str) -> bytes:
+        """`iframe-K.ts|m4s`: one keyframe of the copied video, cut on demand."""
+        frames, video = self._iframes, self.plan.video
+        extension_here = "m4s" if self.plan.container == "fmp4" else "ts"
+        if frames is None or video is None or not 0 <= index < len(frames):
+            raise SegmentNotFound(f"no I-frame {index} in this session")
+        if extension != extension_here:
+            raise SegmentNotFound(f"I-frames of this session are .{extension_here}")
+        frame, path, stream = frames[index], self._source.media, video.stream_index
+        if self.plan.container == "fmp4":
+            init = await self.init_segment(VIDEO_RENDITION)
+            make = partial(cut_iframe_fmp4, path, stream, frame, init)
+        else:
+            make = partial(cut_iframe_ts, path, stream, frame)
+        return await self._trick_resource(("iframe", index), make)
+
+    async def thumbnail(self, index: int) -> bytes:
+        """`thumb-N.jpg`: the keyframe at or before N x THUMB_SECONDS, decoded on demand."""
+        info = self.item.info
+        video = info.video
+        if video is None or info.video_time_base is None:
+            raise SegmentNotFound("an audio-only session has no thumbnails")
+        if not 0 <= index < thumbnail_count(self.timeline.duration):
+            raise SegmentNotFound(f"no thumbnail {index} in this session")
+        pts = thumbnail_keyframe(info.keyframe_pts, info.video_time_base, index)
+        make = partial(thumbnail_jpeg, self._source.media, video.index, pts)
+        return await self._trick_resource(thumbnail_key(index), make)
+
+    async def _trick_resource(self, key: tuple[str, int], make: Callable[[], bytes]) -> bytes:
+        """Made once in a worker thread (under the cut limiter) and kept in the shared cache.
+        Scrubbing never touches the player's position or keeps an encoder alive."""
+        self._check_usable()
+        data = self._context.cache.get(self.id, key)
+        if data is None:
+            try:
+                data = await self._context.run_blocking(make, limiter=self._context.cut_limiter)
+            except CutError as exc:
+                raise CutFailed(str(exc)) from None
+            self._context.cache.put(self.id, key, data)
+        return data
 
     # -- playlists ----------------------------------------------------------------------------
     def master(self) -> str:

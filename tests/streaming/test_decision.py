@@ -57,6 +57,7 @@ def audio(
 
 AAC = audio()
 OPUS = audio(codec="opus", hls_codec=None)
+OPUS_COPYABLE = audio(codec="opus", hls_codec="Opus")
 
 
 def media(
@@ -287,10 +288,25 @@ def test_h264_aac_default_caps_is_a_remux() -> None:
     )
 
 
-def test_hevc_remux_when_client_plays_hevc() -> None:
-    caps = Capabilities.from_lists(["h264", "hevc"], ["aac"])
-    plan = decide(media(HEVC, (AAC,)), caps)
+def test_hevc_is_copied_only_in_fmp4() -> None:
+    # Apple HLS authoring 1.5: HEVC MUST be in fMP4, never MPEG-TS.
+    ts_only = Capabilities.from_lists(["h264", "hevc"], ["aac"])
+    plan = decide(media(HEVC, (AAC,)), ts_only)
+    assert actions(plan) == ("transcode", "encode", [("a1", "copy")])
+    assert "fits none of the client's containers" in plan.reason
+    both = Capabilities.from_lists(["h264", "hevc"], ["aac"], containers=["ts", "fmp4"])
+    plan = decide(media(HEVC, (AAC,)), both)
     assert actions(plan) == ("remux", "copy", [("a1", "copy")])
+    assert plan.container == "fmp4"
+
+
+def test_the_container_is_the_one_that_copies_the_most() -> None:
+    # H.264 + Opus to a client listing TS first: TS would need the Opus encoded, fMP4 copies it.
+    caps = Capabilities.from_lists(["h264"], ["aac", "opus"], containers=["ts", "fmp4"])
+    plan = decide(media(video(), (OPUS_COPYABLE,)), caps)
+    assert (plan.container, actions(plan)) == ("fmp4", ("remux", "copy", [("a1", "copy")]))
+    plan = decide(H264_AAC, caps)
+    assert plan.container == "ts"  # equal: the client's preference
 
 
 def test_video_only_remux_has_no_audio() -> None:

@@ -137,15 +137,16 @@ async def test_hevc_capable_client_gets_the_video_copied_and_aac_made_in_process
     start_server: StartServer,
 ) -> None:
     server = await start_server()
-    caps = {"video_codecs": ["h264", "hevc"], "audio_codecs": ["aac", "opus"]}
+    caps = {"video_codecs": ["h264", "hevc"], "audio_codecs": ["aac"], "containers": ["fmp4"]}
     session = await server.create("hevc_opus.mkv", capabilities=caps)
-    # Opus is not carried in HLS MPEG-TS, so the audio rendition is AAC made in-process; the
-    # HEVC video is copied, so no encoder process: still a remux.
+    # The HEVC is copied (in fMP4: Apple 1.5), the Opus the client cannot decode becomes an
+    # AAC rendition made in-process: no encoder process, so still a remux.
     assert (session["mode"], session["video_action"], session["audio_action"]) == (
         "remux",
         "copy",
         "encode",
     )
+    assert session["container"] == "fmp4"
 
 
 async def test_unknown_routes_and_methods_are_json(start_server: StartServer) -> None:

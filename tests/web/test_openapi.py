@@ -162,6 +162,27 @@ async def test_live_responses_match_the_spec(start_server: StartServer) -> None:
     await call(404, "GET", "/hls/nope/seg-0.ts")
     await call(204, "DELETE", f"/api/v1/sessions/{remux.json()['id']}", headers=AUTH)
     await call(404, "DELETE", f"/api/v1/sessions/{remux.json()['id']}", headers=AUTH)
+    # fMP4 (init.mp4 and .m4s, video and audio renditions) and trick play, on a remux.
+    fmp4 = {"media_id": remux_id, "capabilities": {"containers": ["fmp4"]}}
+    master = (await call(201, "POST", post, json=fmp4, headers=AUTH)).json()["master_url"]
+    base = master.replace("master.m3u8", "")
+    await call(200, "GET", base + "init.mp4")
+    await call(200, "GET", base + "seg-0.m4s")
+    await call(404, "GET", base + "seg-999.m4s")
+    (audio,) = [m for m in m3u8.loads((await client.get(master)).text).media]
+    audio_dir = base + audio.uri.rsplit("/", 1)[0] + "/"
+    await call(200, "GET", audio_dir + "init.mp4")
+    await call(200, "GET", audio_dir + "seg-0.m4s")
+    await call(200, "GET", base + "iframes.m3u8")
+    await call(200, "GET", base + "iframe-0.m4s")
+    await call(404, "GET", base + "iframe-0.ts")  # this session's I-frames are fMP4
+    await call(200, "GET", base + "thumbs.vtt")
+    await call(200, "GET", base + "thumb-0.jpg")
+    await call(404, "GET", base + "thumb-999.jpg")
+    # Other parameters, same media: a new session replaces the fMP4 one.
+    ts = (await call(201, "POST", post, json={"media_id": remux_id}, headers=AUTH)).json()
+    await call(200, "GET", ts["master_url"].replace("master.m3u8", "iframe-0.ts"))
+    await call(204, "DELETE", f"/api/v1/sessions/{ts['id']}", headers=AUTH)
     # Subtitle renditions (WebVTT segments), on a file that has them.
     subtitled = {"media_id": by_path["multi_track.mkv"]}
     master = (await call(201, "POST", post, json=subtitled, headers=AUTH)).json()["master_url"]
