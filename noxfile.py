@@ -1,4 +1,5 @@
-"""nox sessions: tests (default), lint, typecheck, bench; reliability runs soak, load, fuzz."""
+"""nox sessions: tests (default), lint, typecheck, bench, cluster; reliability runs soak, load,
+fuzz."""
 
 from __future__ import annotations
 
@@ -8,13 +9,28 @@ nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 SOURCES = ["hlstrio", "tests", "bench", "soak", "noxfile.py"]
+# The quick cluster tests are part of the suite, so the sessions install the `cluster` extra
+# (coredis, the Redis client; a single node never imports it).
+PROJECT = ".[test,cluster]"
+CLUSTER_TOOLS = {"redis-server": "redis-server", "haproxy": "haproxy"}
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole suite: real server on loopback, real ffmpeg, ffmpeg as the HLS client."""
-    session.install("-e", ".[test]")
+    session.install("-e", PROJECT)
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def cluster(session: nox.Session) -> None:
+    """Three nodes behind HAProxy sharing Redis, on loopback: every cluster test, the long ones
+    too (a node SIGKILLed under a transcode player, Redis stopped mid-play). `-- ARGS` go to
+    pytest. Installs Debian's redis-server and haproxy when run as root and they are missing."""
+    session.install("-e", PROJECT)
+    _debian_tools(session, CLUSTER_TOOLS)
+    env = {"HLSTRIO_CLUSTER_TESTS": "full"}
+    session.run("pytest", "tests/cluster", "-p", "no:cacheprovider", *session.posargs, env=env)
 
 
 @nox.session
@@ -26,15 +42,15 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    session.install("-e", ".[test]", "mypy==2.4.1")
+    session.install("-e", PROJECT, "mypy==2.4.1")
     session.run("mypy", "hlstrio", "soak")
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks (never part of the test suite); writes BENCHMARKS.md. `-- NAME` runs one."""
-    session.install("-e", ".[test]")
-    _debian_tools(session, {"nginx": "nginx-light", "wrk": "wrk"})
+    session.install("-e", PROJECT)
+    _debian_tools(session, {"nginx": "nginx-light", "wrk": "wrk", **CLUSTER_TOOLS})
     session.run("python", "-m", "bench", *session.posargs)
 
 

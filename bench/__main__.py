@@ -14,8 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import (
+    ac3,
     audio,
     capacity,
+    cluster,
     continuity,
     fmp4,
     lookup,
@@ -25,6 +27,7 @@ from . import (
     startup,
     subtitles,
     thumbnails,
+    transcodes,
 )
 from ._common import Result
 
@@ -34,13 +37,16 @@ BENCHES: dict[str, BenchFn] = {
     "segments": segments.run,  # P2, direct and through the nginx front
     "playlist": playlist.run,  # P3
     "startup": startup.run,  # P4
-    "capacity": capacity.run,  # P7
+    "capacity": capacity.run,  # P7, players fetching video + audio renditions
+    "ac3": ac3.run,  # players on an AC-3 5.1 source: in-process audio vs ffmpeg per session
+    "transcodes": transcodes.run,  # sessions the old rules transcoded that are copies now
     "seek": seek.run,  # issue 3: far seeks, throttled CPU, keyframe index
     "subtitles": subtitles.run,  # WebVTT segment of an embedded track, cold, vs whole extraction
     "fmp4": fmp4.run,  # fMP4 vs MPEG-TS cut of one 6 s 720p segment
     "audio": audio.run,  # audio renditions: COPY vs ENCODE (5.1 AC-3) vs the video remux cut
     "continuity": continuity.run,  # make_continuous vs a byte copy; bytes added per segment
     "thumbnails": thumbnails.run,  # issue 6: scrub thumbnails on demand vs an ffmpeg process
+    "cluster": cluster.run,  # issue 12: nodes behind HAProxy sharing Redis
 }
 OUT = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 _HEADER = "| figure | hlstrio | baseline | ratio | target | unit | command | note | measured |"
@@ -57,9 +63,12 @@ def main(names: list[str]) -> int:
     for name in chosen:
         print(f"bench: {name} ...", flush=True)
         start = time.perf_counter()
+        load_before = os.getloadavg()[0]
         outcome = BENCHES[name]()
         results = outcome if isinstance(outcome, list) else [outcome]
+        # The 1-min load average before and after: other work on the shared machine.
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        stamp += f", load {load_before:.1f}-{os.getloadavg()[0]:.1f}"
         for result in results:
             print(
                 f"  {result.figure}: {result.value:.3f} vs {result.baseline:.3f} {result.unit} "

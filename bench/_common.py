@@ -165,6 +165,76 @@ def wrk(url: str, seconds: float = 8, connections: int = 20, threads: int = 2) -
     return Wrk(rps, errors, mean)
 
 
+def concat_copies(name: str, unit: Path, copies: int) -> Path:
+    """`unit` concatenated `copies` times without re-encoding, once (minutes of media in
+    seconds), under WORK/media."""
+    out = WORK / "media" / name
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    listing = WORK / "lists" / f"{out.name}.txt"  # not beside `out`: that may be a library
+    listing.parent.mkdir(parents=True, exist_ok=True)
+    listing.write_text("".join(f"file '{unit}'\n" for _ in range(copies)))
+    part = out.with_name(out.stem + ".part" + out.suffix)
+    mp4 = ["-movflags", "+faststart"] if out.suffix == ".mp4" else []
+    subprocess.run(
+        [
+            *(ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y"),
+            *("-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", *mp4, str(part)),
+        ],
+        check=True,
+    )
+    os.replace(part, out)
+    return out
+
+
+def two_hours_1080p_mp4() -> Path:
+    """2 h of 1080p H.264/AAC MP4 (4.6 GB), shared by the seek, thumbnails and subtitles
+    benches: a generated minute, concatenated."""
+    unit = media("seek/unit-1080p.mp4", "h264_aac_mp4", 60, 1920, 1080)
+    return concat_copies("seek/two-hours-1080p.mp4", unit, 120)
+
+
+def evict(path: Path) -> None:
+    """Drop this one file's pages from the page cache (nothing system-wide), so the next
+    read of it comes from the disk: what "cold" means for a file nobody opened lately."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of a live process, all its threads, plus its reaped
+    children's; 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # After the ")": state is field 3 of proc(5), so utime (14) .. cstime (17) are [11:15].
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """cpu_seconds of `pid` and every live descendant (nginx's workers, hlstrio's reaper)."""
+    parents: dict[int, int] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(stat[1])
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [p for p, pp in parents.items() if pp == parent and p not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(cpu_seconds(p) for p in tree)
+
+
 def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 

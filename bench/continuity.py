@@ -33,7 +33,7 @@ import av
 
 from hlstrio._ffmpeg import ffmpeg_exe
 from hlstrio.streaming._continuity import CC_MODULUS, PACKET_BYTES, make_continuous
-from hlstrio.streaming._remux import MUX_OPTIONS, TS_OFFSET
+from hlstrio.streaming._mpegts import MUX_OPTIONS, TS_OFFSET
 
 from ._common import Result, media
 

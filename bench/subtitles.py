@@ -1,5 +1,10 @@
 """Subtitles: time to a WebVTT segment of an embedded SRT track in a two-hour MKV, cold.
 
+Rows: in-process (`read_cues` + `webvtt_segment`) on a small-frame stand-in and on a real-sized
+2 h 1080p MKV (4.6 GB); and over HTTP on the 1080p film, as a player turning subtitles on
+sees it (POST the session, master, subtitle playlist, one WebVTT segment), each beside the
+whole-track extraction of the same film.
+
 Target: the subtitle playlist and its first cue answer in <= 1 s cold (Jellyfin makes users
 wait 60 s to 10 min for a whole-track extraction first). The playlist is the video timeline's
 (pure, no I/O); what costs is reading cues, so this times `read_cues` + `webvtt_segment` for
@@ -22,20 +27,25 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urljoin
 
 import av
+import httpx
+import m3u8
 
 from hlstrio._ffmpeg import ffmpeg_exe
 from hlstrio.media._subtitles import read_cues
-from hlstrio.streaming._remux import TS_OFFSET
+from hlstrio.streaming._mpegts import TS_OFFSET
 from hlstrio.streaming._webvtt import webvtt_segment
 
-from ._common import WORK, Result, media
+from ._common import WORK, Result, evict, media, server, two_hours_1080p_mp4
 
 FILM_SECONDS = 7200
 UNIT_SECONDS = 600
 SEGMENT_SECONDS = 6.0
 ROUNDS = 5
+BIG_ROUNDS = 2  # each baseline round reads 4.6 GB from the disk
+COMMAND = "nox -s bench -- subtitles"
 TICKS_AT_ZERO = int(TS_OFFSET * 90_000)
 
 
@@ -76,14 +86,30 @@ def film() -> Path:
     return out
 
 
-def _evict(path: Path) -> None:
-    """Drop this file's pages from the page cache, so the next read comes from the disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
+def film_1080p() -> Path:
+    """A real-sized 2 h 1080p film: the seek bench's 4.6 GB H.264/AAC MP4 remuxed to Matroska
+    (ffmpeg writes Cues, one per video keyframe) with the same SRT track as `film`. Alone in
+    its directory, so a server can serve it as a library of one; the seek bench's Cues figure
+    reads it too."""
+    out = WORK / "media" / "film-1080p" / "two-hours-1080p-srt.mkv"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    srt = WORK / "lists" / "two-hours-1080p.srt"  # not beside the film: it would be a sidecar
+    srt.parent.mkdir(parents=True, exist_ok=True)
+    srt.write_text(_srt(FILM_SECONDS))
+    part = out.with_suffix(".part")
+    subprocess.run(
+        [
+            *(ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y"),
+            *("-i", str(two_hours_1080p_mp4()), "-i", str(srt)),
+            *("-map", "0:v", "-map", "0:a", "-map", "1:s", "-c", "copy", "-c:s", "srt"),
+            *("-metadata:s:s:0", "language=eng", "-f", "matroska", str(part)),
+        ],
+        check=True,
+    )
+    os.replace(part, out)
+    return out
 
 
 def _read_bytes() -> int:
@@ -96,7 +122,7 @@ def _read_bytes() -> int:
 
 def _ours(path: Path, stream_index: int, start: float) -> tuple[float, int, int]:
     """Seconds to one WebVTT segment at `start`, bytes read, cues in it."""
-    _evict(path)
+    evict(path)
     before = _read_bytes()
     began = time.perf_counter()
     end = start + SEGMENT_SECONDS
@@ -107,7 +133,7 @@ def _ours(path: Path, stream_index: int, start: float) -> tuple[float, int, int]
 
 def _baseline(path: Path) -> float:
     with tempfile.TemporaryDirectory(dir=WORK) as out:
-        _evict(path)
+        evict(path)
         began = time.perf_counter()
         subprocess.run(
             [
@@ -119,8 +145,9 @@ def _baseline(path: Path) -> float:
         return time.perf_counter() - began
 
 
-def run() -> list[Result]:
-    path = film()
+def _in_process(path: Path, label: str, rounds: int) -> list[Result]:
+    """read_cues + render of the first segment and of one near the end, cold, beside the
+    whole-track extraction, in alternating rounds."""
     with av.open(str(path)) as container:
         stream_index = container.streams.subtitles[0].index
     near_end = FILM_SECONDS - 2 * SEGMENT_SECONDS
@@ -128,39 +155,100 @@ def run() -> list[Result]:
     last: list[float] = []
     whole: list[float] = []
     read_first = read_last = cues_first = cues_last = 0
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         seconds, read_first, cues_first = _ours(path, stream_index, 0.0)
         first.append(seconds)
         whole.append(_baseline(path))
         seconds, read_last, cues_last = _ours(path, stream_index, near_end)
         last.append(seconds)
     baseline = statistics.median(whole)
-    size_mb = path.stat().st_size / 1e6
     note = (
-        f"2 h 64x36 24 fps H.264 + AAC + SRT MKV, {size_mb:.0f} MB; median of {ROUNDS} cold "
-        f"rounds (page cache dropped for the file); baseline: ffmpeg -i film.mkv -map 0:s:0 "
-        "out.vtt"
+        f"{label}, {path.stat().st_size / 1e6:,.0f} MB; median of {rounds} cold rounds (page "
+        "cache dropped for the file); baseline: ffmpeg -i film.mkv -map 0:s:0 out.vtt, "
+        f"median {baseline:.2f} s"
     )
     return [
         Result(
-            "subtitles: first WebVTT segment of an embedded SRT, cold (read_cues + render)",
+            f"subtitles: first WebVTT segment of an embedded SRT, cold, {label.split(',')[0]} "
+            "(read_cues + render)",
             statistics.median(first),
             baseline,
             "s; baseline: whole-track extraction",
             "<= 1 s",
-            "nox -s bench -- subtitles",
+            COMMAND,
             f"{note}; read {read_first / 1e6:.1f} MB, {cues_first} cues",
         ),
         Result(
-            "subtitles: WebVTT segment 12 s before the end of a 2 h MKV, cold",
+            f"subtitles: WebVTT segment 12 s before the end, cold, {label.split(',')[0]}",
             statistics.median(last),
             baseline,
             "s; baseline: whole-track extraction",
             "<= 1 s",
-            "nox -s bench -- subtitles",
+            COMMAND,
             f"{note}; read {read_last / 1e6:.1f} MB (30 s lookback), {cues_last} cues",
         ),
     ]
+
+
+def _player(url: str, media_id: str, which: str) -> tuple[float, int]:
+    """A player turning subtitles on: POST the session, GET master, the subtitle rendition's
+    playlist, then its first (or its third-last) segment. Seconds from POST to the WebVTT
+    text, and the cues in it."""
+    with httpx.Client(base_url=url, timeout=120) as client:
+        began = time.perf_counter()
+        created = client.post("/api/v1/sessions", json={"media_id": media_id})
+        assert created.status_code == 201, created.text
+        session = created.json()
+        master_url = session["master_url"]
+        master = m3u8.loads(client.get(master_url).text)
+        uri = next(m.uri for m in master.media if m.type == "SUBTITLES")
+        playlist_url = urljoin(master_url, uri)
+        segments = m3u8.loads(client.get(playlist_url).text).segments
+        segment = segments[0] if which == "first" else segments[-3]
+        text = client.get(urljoin(playlist_url, segment.uri))
+        assert text.status_code == 200 and text.text.startswith("WEBVTT"), text.text
+        elapsed = time.perf_counter() - began
+        client.delete(f"/api/v1/sessions/{session['id']}")
+    return elapsed, text.text.count(" --> ")
+
+
+def _over_http(path: Path, rounds: int, whole: float) -> list[Result]:
+    """The target as a player sees it: playlist + first cue through a running server, the
+    film's pages evicted before each round (the server has scanned its library, as always
+    before anyone plays: the probe, Cues included, is cached)."""
+    results = []
+    with server(path.parent) as url:
+        media_id = httpx.get(url + "/api/v1/media").json()["items"][0]["id"]
+        for which in ("first", "near the end"):
+            times, cues = [], 0
+            for _ in range(rounds):
+                evict(path)
+                seconds, cues = _player(url, media_id, which)
+                times.append(seconds)
+            results.append(
+                Result(
+                    f"subtitles over HTTP, 2 h 1080p MKV, cold: POST session -> master -> "
+                    f"subtitle playlist -> {'first' if which == 'first' else 'third-last'} "
+                    "segment received",
+                    statistics.median(times),
+                    whole,
+                    "s (median); baseline: whole-track extraction of the same film (above)",
+                    "<= 1 s",
+                    COMMAND,
+                    f"{rounds} rounds, film pages evicted before each, a new session each; "
+                    f"{cues} cues; rounds {', '.join(f'{t:.3f}' for t in times)} s",
+                )
+            )
+    return results
+
+
+def run() -> list[Result]:
+    small = film()
+    big = film_1080p()
+    results = _in_process(small, "2 h 64x36 stand-in, 24 fps H.264 + AAC + SRT MKV", ROUNDS)
+    results += _in_process(big, "2 h 1080p MKV, 24 fps H.264 + AAC + SRT", BIG_ROUNDS)
+    results += _over_http(big, ROUNDS, results[-1].baseline)
+    return results
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -56,6 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, FfmpegNotFound) as exc:
         print(f"hlstrio: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `hlstrio probe FILE --json | head`: the reader left; say nothing more (and do not
+        # let the interpreter complain about stdout at exit).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -158,7 +164,16 @@ def probe_summary(file: Path, info: MediaInfo) -> dict[str, Any]:
             "height": video.height,
             "fps": round(video.fps, 3),
             "hls_codec": video.hls_codec,
+            "profile": video.profile,
+            "pix_fmt": video.pix_fmt,
+            "bit_depth": video.bit_depth,
+            "color_primaries": video.color_primaries,
+            "color_transfer": video.color_transfer,
+            "dynamic_range": video.dynamic_range,
+            "field_order": video.field_order,
+            "interlaced": video.interlaced,
             "keyframes": len(info.keyframe_pts),
+            "index_source": info.index_source,
         },
         "audio": [
             {
@@ -167,28 +182,67 @@ def probe_summary(file: Path, info: MediaInfo) -> dict[str, Any]:
                 "channels": a.channels,
                 "language": a.language,
                 "hls_codec": a.hls_codec,
+                "layout": a.layout,
+                "title": a.title,
+                "default": a.default,
+                "forced": a.forced,
+                "profile": a.profile,
+                "bit_depth": a.bit_depth,
             }
             for a in info.audio
+        ],
+        "subtitles": [
+            {
+                "index": s.index,
+                "codec": s.codec,
+                "text": s.text,
+                "language": s.language,
+                "title": s.title,
+                "forced": s.forced,
+                "default": s.default,
+            }
+            for s in info.subtitles
         ],
     }
 
 
 def _video_line(video: dict[str, Any]) -> str:
+    extra = [f"{video['bit_depth']}-bit"]
+    if video["dynamic_range"] != "SDR":
+        extra.append(video["dynamic_range"])
+    if video["interlaced"]:
+        extra.append(f"interlaced ({video['field_order'] or 'unknown order'})")
     return (
         f"video: {video['codec']} {video['width']}x{video['height']} {video['fps']} fps, "
-        f"{video['keyframes']} keyframes"
+        f"{', '.join(extra)}, {video['keyframes']} keyframes ({video['index_source']})"
     )
 
 
 def _audio_line(audio: dict[str, Any]) -> str:
-    language = audio["language"] or ""
-    return f"audio #{audio['index']}: {audio['codec']} {audio['channels']} ch {language}"
+    flags = [f for f in ("default", "forced") if audio[f]]
+    layout = audio["layout"] or f"{audio['channels']} ch"
+    title = f' "{audio["title"]}"' if audio["title"] else ""
+    return (
+        f"audio #{audio['index']}: {audio['codec']} {layout} {audio['language'] or ''}"
+        f"{title} {' '.join(flags)}"
+    )
+
+
+def _subtitle_line(subtitle: dict[str, Any]) -> str:
+    kind = "text" if subtitle["text"] else "bitmap"
+    flags = [f for f in ("default", "forced") if subtitle[f]]
+    title = f' "{subtitle["title"]}"' if subtitle["title"] else ""
+    return (
+        f"subtitles #{subtitle['index']}: {subtitle['codec']} ({kind}) "
+        f"{subtitle['language'] or ''}{title} {' '.join(flags)}"
+    )
 
 
 # summary key -> the line for one track of that kind (a key holds one track, None, or a list).
 _TRACK_LINES: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
     ("video", _video_line),
     ("audio", _audio_line),
+    ("subtitles", _subtitle_line),
 )
 
 

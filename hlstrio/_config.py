@@ -21,10 +21,103 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 
 class ConfigError(Exception):
     """A bad setting: the CLI prints it on one line and exits non-zero."""
+
+
+_NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,62}")
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSettings:
+    """`[cluster]`: several hlstrio nodes behind HAProxy sharing one session directory in Redis.
+
+    Absent (the default), hlstrio is one node and needs no Redis. `redis_url` may hold a
+    password: it is never in a repr, a log line or an error message (`redacted_url` is).
+    """
+
+    redis_url: str = field(repr=False)
+    node: str  # unique in the cluster: leases and the directory's "who serves it" name it
+    # How other nodes and operators reach this node ("http://10.0.0.11:8000"); "" = the URL
+    # it listens on. Recorded in the directory (node heartbeats, the encoder owner).
+    advertise: str = ""
+    # Encoders this node runs at most; None = max_transcodes (which is the cluster's total).
+    node_max_transcodes: int | None = None
+    # Seconds between a node's batched directory updates: last access, session state, lease
+    # renewals, and the check that sessions it holds were not ended elsewhere.
+    sync_interval: float = 2.0
+    key_prefix: str = "hlstrio"  # Redis key prefix: clusters may share one Redis
+
+    def __post_init__(self) -> None:
+        parsed = _parse_redis_url(self.redis_url)  # validates; names only the redacted form
+        del parsed
+        if not _NODE_NAME.fullmatch(self.node):
+            raise ConfigError(
+                f"cluster.node must be 1-63 letters, digits, '.', '_' or '-', got {self.node!r}"
+            )
+        if self.advertise and not _ADVERTISE.fullmatch(self.advertise):
+            raise ConfigError(
+                f"cluster.advertise must be http(s)://host:port, got {self.advertise!r}"
+            )
+        if self.node_max_transcodes is not None and self.node_max_transcodes < 0:
+            raise ConfigError(
+                f"cluster.node_max_transcodes must be >= 0, got {self.node_max_transcodes!r}"
+            )
+        if not 0 < self.sync_interval <= 60:
+            raise ConfigError(
+                f"cluster.sync_interval must be in (0, 60], got {self.sync_interval!r}"
+            )
+        if not _KEY_PREFIX.fullmatch(self.key_prefix):
+            raise ConfigError(f"cluster.key_prefix must be a plain name, got {self.key_prefix!r}")
+
+    @property
+    def redacted_url(self) -> str:
+        """`redis_url` with any password replaced by ***: what logs and errors show."""
+        return redact_url(self.redis_url)
+
+
+def redact_url(url: str) -> str:
+    """A URL with its password (userinfo after ':', or a `password=` query) replaced by ***."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unparsable URL>"
+    if password is not None:
+        user = parts.username or ""
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{user}:***@{host}")
+    if "password=" in parts.query:
+        query = re.sub(r"(^|&)password=[^&]*", r"\1password=***", parts.query)
+        parts = parts._replace(query=query)
+    return urlunsplit(parts)
+
+
+def _parse_redis_url(url: str) -> SplitResult:
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a bad port
+    except ValueError:
+        raise ConfigError(f"cluster.redis_url is not a valid URL: {shown}") from None
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(
+            f"cluster.redis_url must start with redis://, rediss:// or unix://, got {shown}"
+        )
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ConfigError(f"cluster.redis_url needs a socket path: {shown}")
+    elif not parts.hostname:
+        raise ConfigError(f"cluster.redis_url needs a host: {shown}")
+    del port
+    return parts
+
+
+_ADVERTISE = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}/?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +161,8 @@ class Settings:
     watch_debounce: float = 1.0
     # user name -> bearer token; repr=False so no log line or traceback shows a token.
     users: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # [cluster]: None = one node, no Redis (the default).
+    cluster: ClusterSettings | None = None
 
     def __post_init__(self) -> None:
         for name in _FLOATS - {"keep_behind"}:
@@ -153,6 +248,7 @@ NOT_SETTINGS = frozenset(
         "HLSTRIO_CHROMIUM",  # tests/conftest.py: the chromium binary for the browser tests
         "HLSTRIO_SCREENSHOTS",  # tests/web/_browser.py: keep the pages' screenshots here
         "HLSTRIO_BENCH_DIR",  # bench/_common.py: the benchmarks' work directory
+        "HLSTRIO_CLUSTER_TESTS",  # tests/cluster: "full" runs the long ones (nox -s cluster)
     }
 )
 
@@ -242,6 +338,7 @@ def load_settings(
     """Merge the layers. Unknown TOML keys and unknown HLSTRIO_ variables are errors, so typos
     do not pass silently; `env` defaults to the process environment."""
     values: dict[str, Any] = {}
+    cluster: dict[str, Any] = {}  # [cluster], then HLSTRIO_CLUSTER_<KEY> over it
     if config_file is not None:
         try:
             data = tomllib.loads(config_file.read_text(encoding="utf-8"))
@@ -253,10 +350,14 @@ def load_settings(
             # tomllib's messages give a position, never the text there (which may be a token).
             raise ConfigError(f"bad TOML in {config_file}: {exc}") from None
         for key, value in data.items():
+            if key == "cluster":
+                cluster.update(_cluster_table(value, str(config_file)))
+                continue
             if key not in _FIELDS:
                 raise ConfigError(f"{config_file}: {_unknown(key, _FIELDS)}")
             values[key] = _coerce(key, value, str(config_file))
-    env_names = [name for name in _FIELDS if name != "users"]
+    env_names = [name for name in _FIELDS if name not in ("users", "cluster")]
+    env_names += [f"cluster_{name}" for name in _CLUSTER_FIELDS]
     # Sorted: with several bad variables, the error names the same one every time.
     for key, value in sorted((os.environ if env is None else env).items()):
         if not key.startswith(ENV_PREFIX) or key in NOT_SETTINGS:
@@ -264,11 +365,55 @@ def load_settings(
         name = key[len(ENV_PREFIX) :].lower()
         if name == "users":
             raise ConfigError(f"{key}: users and their tokens can only be set in the TOML file")
-        if name not in _FIELDS:
+        if name.startswith("cluster_") and name[len("cluster_") :] in _CLUSTER_FIELDS:
+            sub = name[len("cluster_") :]
+            cluster[sub] = _coerce_cluster(sub, value, f"environment {key}", from_env=True)
+            continue
+        if name == "cluster" or name not in _FIELDS:
             # Names only: the value of a mistyped variable may be anything, a secret included.
             raise ConfigError(f"environment: {_unknown(key, env_names, ENV_PREFIX)}")
         values[name] = _coerce(name, value, f"environment {key}", from_env=True)
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = _coerce(key, value, "flag")
+    if cluster:
+        for required, what in (("redis_url", "redis://host:6379/0"), ("node", "a unique name")):
+            if required not in cluster:
+                raise ConfigError(f"[cluster] needs {required} ({what})")
+        values["cluster"] = ClusterSettings(**cluster)
     return Settings(**values)
+
+
+_CLUSTER_FIELDS = {f.name: f for f in dataclasses.fields(ClusterSettings)}
+
+
+def _cluster_table(value: Any, source: str) -> dict[str, Any]:
+    """The TOML [cluster] table, each key checked and typed."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{source}: cluster must be a table: [cluster] redis_url = ...")
+    table: dict[str, Any] = {}
+    for key, item in value.items():
+        if key not in _CLUSTER_FIELDS:
+            raise ConfigError(f"{source}: [cluster]: {_unknown(key, _CLUSTER_FIELDS)}")
+        table[key] = _coerce_cluster(key, item, source)
+    return table
+
+
+def _coerce_cluster(key: str, value: Any, source: str, *, from_env: bool = False) -> Any:
+    """One [cluster] value in its field's type; the Redis URL (it may hold a password) is
+    never shown."""
+    try:
+        if key == "sync_interval":
+            if isinstance(value, bool):
+                raise TypeError("a number")
+            return float(value)
+        if key == "node_max_transcodes":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError("an integer")
+            return int(value)
+        if not isinstance(value, str):
+            raise TypeError("a string")
+        return value.strip() if from_env else value
+    except (TypeError, ValueError) as exc:
+        shown = "" if key == "redis_url" else f"{value!r} "
+        raise ConfigError(f"{source}: bad value for cluster.{key}: {shown}({exc})") from None

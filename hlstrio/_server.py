@@ -7,29 +7,35 @@ closes. Nothing a session started can outlive this function.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hypercorn.trio
 import trio
 from hypercorn.config import Config as HypercornConfig
 
-from ._config import Settings
+from ._config import ConfigError, Settings
 from ._ffmpeg import ffmpeg_exe
 from ._metrics import Metrics
 from ._reaper import Reaper
 from .media import Library, default_cache_dir, ensure_demo_library, language_name
 from .media._library import VIDEO_EXTENSIONS
 from .media._watch import Debounce, watch_roots
-from .streaming import SessionManager
-from .streaming._filters import detect_filters
+from .streaming import CapExceeded, SessionManager
+from .streaming._filters import FilterSupport, detect_filters
 from .web import Authenticator, Services, ShieldFinalSend, create_app
 from .web._accel import serve_accel
 from .web._cors import Cors
 from .web._fast import FastPath
+
+if TYPE_CHECKING:
+    from .cluster._redis import RedisDirectory
 
 log = logging.getLogger("hlstrio.server")
 
@@ -97,7 +103,71 @@ async def serve(
     metrics = Metrics()
     # Which filters this ffmpeg has (tone mapping needs zscale): asked once, off the loop.
     filters = await trio.to_thread.run_sync(detect_filters, ffmpeg)
-    manager = SessionManager(settings, ffmpeg, reaper=reaper, metrics=metrics, filters=filters)
+    async with open_directory(settings) as directory:
+        await _serve(
+            settings,
+            library,
+            ffmpeg,
+            reaper,
+            metrics,
+            filters,
+            directory,
+            handle_signals,
+            task_status,
+        )
+
+
+@contextlib.asynccontextmanager
+async def open_directory(settings: Settings) -> AsyncIterator[RedisDirectory | None]:
+    """The cluster's session directory in Redis while the server runs, or None on one node.
+
+    Entered around everything else: sessions that end at shutdown may still tell it so. It
+    connects lazily and reconnects by itself, so a Redis that is down does not stop a node
+    from starting (it answers 503 to new sessions until Redis is back).
+    """
+    cluster = settings.cluster
+    if cluster is None:
+        yield None
+        return
+    try:
+        from .cluster._redis import RedisDirectory  # coredis: only needed in cluster mode
+    except ImportError as exc:
+        raise ConfigError(
+            f"[cluster] needs the coredis package ({exc.name} is missing): "
+            "pip install 'hlstrio[cluster]'"
+        ) from None
+    directory = RedisDirectory(
+        cluster,
+        session_ttl_seconds=settings.session_ttl,
+        max_sessions=settings.max_sessions,
+        max_sessions_per_user=settings.max_sessions_per_user,
+        max_transcodes=settings.max_transcodes,
+        cap_error=CapExceeded,
+    )
+    async with directory.connected():
+        yield directory
+
+
+async def _serve(
+    settings: Settings,
+    library: Library,
+    ffmpeg: str,
+    reaper: Reaper,
+    metrics: Metrics,
+    filters: FilterSupport,
+    directory: RedisDirectory | None,
+    handle_signals: bool,
+    task_status: trio.TaskStatus[RunningServer],
+) -> None:
+    manager = SessionManager(
+        settings,
+        ffmpeg,
+        reaper=reaper,
+        metrics=metrics,
+        filters=filters,
+        directory=directory,
+        library=library,
+    )
     # A file that left the library (or changed) ends its sessions: 410 on their next request.
     library.on_gone(manager.media_removed)
     metrics.collect_sessions(lambda: manager.registry)
@@ -142,6 +212,9 @@ async def serve(
             )
             url = binds[0]
             log.debug("http bound to %s", ", ".join(binds))  # the CLI prints "listening on"
+            if directory is not None and not directory.advertise:
+                # Recorded with the node's heartbeat: what other nodes and operators see.
+                directory.advertise = url
             task_status.started(RunningServer(url, services, shutdown, accel_url))
         outer.cancel_scope.cancel()
     log.info("stopped")

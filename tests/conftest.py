@@ -81,6 +81,14 @@ SYSTEM_TOOLS = {
     "nginx": SystemTool(
         shutil.which("nginx") or "/usr/sbin/nginx", "nginx-light", "tests/web/test_nginx_front.py"
     ),
+    # VLC without its interface ("-I dummy"): a player nobody here wrote.
+    "vlc": SystemTool(
+        shutil.which("cvlc") or "/usr/bin/cvlc", "vlc-bin vlc-plugin-base", "tests/web/test_vlc.py"
+    ),
+    # MKV as most rips are written (its own cluster and cues layout).
+    "mkvmerge": SystemTool(
+        shutil.which("mkvmerge") or "/usr/bin/mkvmerge", "mkvtoolnix", "tests/media/test_cues.py"
+    ),
 }
 
 
@@ -102,6 +110,17 @@ def _require(name: str) -> str:
 def chromium() -> str:
     """Debian's chromium, for playwright (never `playwright install`)."""
     return _require("chromium")
+
+
+@pytest.fixture(scope="session")
+def vlc() -> str:
+    """Debian's cvlc (run as nobody by the tests: VLC refuses to run as root)."""
+    return _require("vlc")
+
+
+@pytest.fixture(scope="session")
+def mkvmerge() -> str:
+    return _require("mkvmerge")
 
 
 @pytest.fixture(scope="session")

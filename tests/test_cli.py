@@ -42,6 +42,25 @@ def test_probe_text(media_dir: Path) -> None:
     assert "hevc 320x180" in result.stdout and "opus" in result.stdout
 
 
+def test_probe_lists_every_track(media_dir: Path) -> None:
+    result = run_cli("probe", str(media_dir / "multi_track.mkv"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()[1:]
+    assert [line.split(":")[0].strip() for line in lines] == [
+        "video",
+        "audio #1",
+        "audio #2",
+        "subtitles #3",
+        "subtitles #4",
+    ]
+    assert "5.1(side) fr" in lines[2] and "(bitmap)" in lines[4]
+    info = json.loads(run_cli("probe", str(media_dir / "multi_track.mkv"), "--json").stdout)
+    assert [(s["codec"], s["text"]) for s in info["subtitles"]] == [
+        ("subrip", True),
+        ("hdmv_pgs_subtitle", False),
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -86,6 +86,13 @@ class MediaItem:
     # With info.size: which version of the file was probed (None: not from a scan).
     mtime_ns: int | None = None
 
+    @property
+    def version(self) -> tuple[Path, int, int | None]:
+        """Which file, and which version of it, this item describes: a scan that finds another
+        version has *changed* the item (its sessions end), one that finds the same has not,
+        even though every scan builds new MediaItem objects."""
+        return (self.file, self.info.size, self.mtime_ns)
+
     def to_json(self) -> dict[str, object]:
         """The item as the HTTP API lists it: no absolute paths, no probe internals.
 
@@ -227,11 +234,7 @@ def diff_snapshots(old: Mapping[str, MediaItem], new: Mapping[str, MediaItem]) -
         before = old.get(media_id)
         if before is None:
             continue
-        if (before.file, before.info.size, before.mtime_ns) != (
-            item.file,
-            item.info.size,
-            item.mtime_ns,
-        ):
+        if before.version != item.version:
             changed.append(media_id)
         elif before.sidecars != item.sidecars:
             subtitles.append(media_id)

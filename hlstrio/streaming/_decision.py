@@ -491,7 +491,9 @@ def _audio_renditions(
             if track.channels <= STEREO
             else "stereo downmix of a multichannel track"
         )
-        stereo.append(_encoded_stereo(track, name, is_default, why))
+        # A downmix says so in its NAME (CHANNELS=2 beside a "5.1" title reads as a mistake).
+        stereo_name = f"{name} (stereo)" if track.channels > STEREO else name
+        stereo.append(_encoded_stereo(track, stereo_name, is_default, why))
         if copy_ok and STEREO < track.channels <= caps.max_audio_channels:
             assert track.hls_codec is not None
             # Apple 9.7: multichannel audio as a rendition of its own, in its codec's group.
@@ -500,7 +502,7 @@ def _audio_renditions(
                     track,
                     f"a{track.index}",
                     "copy",
-                    f"{name} ({_channels_label(track.channels)})",
+                    _with_channels(name, track.channels),
                     is_default,
                     track.hls_codec,
                 )
@@ -563,6 +565,12 @@ def _track_name(track: AudioInfo) -> str:
     if track.title and track.title.strip():
         return track.title.strip()
     return language_name(track.language) or f"Track {track.index}"
+
+
+def _with_channels(name: str, channels: int) -> str:
+    """ "English" -> "English (5.1)"; a title that already says it ("Français 5.1") stays."""
+    label = _channels_label(channels)
+    return name if label in name else f"{name} ({label})"
 
 
 def _channels_label(channels: int) -> str:

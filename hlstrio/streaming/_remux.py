@@ -2,9 +2,10 @@
 
 Stateless like nginx-vod-module: any segment of any rendition, in any order, no process and no
 temp file. `renditions()` says, for each rendition of a plan, which function makes its
-segments — the copied video here (GOPs between two keyframes -> MPEG-TS), audio in
-`_audio.py` (copied or AAC-encoded per segment). All of it blocks (PyAV demux/mux/encode,
-~10 ms per 6 s of 720p): the session runs it in a worker thread.
+segments: the copied video here (GOPs between two keyframes -> MPEG-TS), fMP4 fragments in
+`_fmp4.py`, audio in `_audio.py` (copied or AAC-encoded per segment), subtitles as WebVTT
+(`_webvtt.py`). All of it blocks (PyAV demux/mux/encode, ~10 ms per 6 s of 720p; an AAC encode
+~40 ms per second of audio): the session runs it in a worker thread.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ._fmp4 import (
     media_segment,
 )
 from ._mp4box import track_config
-from ._mpegts import MPEGTS_AT_SOURCE_ZERO, MUX_OPTIONS, TS_OFFSET, shift, spec_clean
+from ._mpegts import MPEGTS_AT_SOURCE_ZERO, MUX_OPTIONS, shift, spec_clean
 from ._timeline import Segment, Timeline
 from ._webvtt import webvtt_segment
 
@@ -162,19 +163,6 @@ def renditions(source: SessionSource, plan: Plan, timeline: Timeline) -> dict[st
     for subtitle in plan.subtitles:
         cuts[subtitle.rendition] = RenditionCut("subtitles", "vtt", subtitle_cut(subtitle))
     return cuts
-
-
-__all__ = [  # TS_OFFSET, MUX_OPTIONS, shift, spec_clean: re-exported for older imports
-    "MUX_OPTIONS",
-    "TS_OFFSET",
-    "CutError",
-    "RenditionCut",
-    "SessionSource",
-    "cut_video_ts",
-    "renditions",
-    "shift",
-    "spec_clean",
-]
 
 
 def _ts_cuts(path: Path, plan: Plan, timeline: Timeline) -> dict[str, RenditionCut]:

@@ -513,7 +513,8 @@ class Session:
 
     def _check_usable(self) -> None:
         state = self.lifecycle.state
-        if state is SessionState.ENDED:
+        # Cancelled but not yet cleaned up (its nursery takes no new cuts): ended already.
+        if state is SessionState.ENDED or self.scope.cancel_called:
             raise SessionEnded("the session has ended")
         if state is SessionState.FAILED:
             raise EncoderGaveUp(f"the encoder failed: {self.lifecycle.failure}")

@@ -70,6 +70,7 @@ import av.video.stream
 from ..media import MediaInfo
 from ._continuity import CC_MODULUS, PACKET_BYTES
 from ._decision import video_gop_bytes
+from ._errors import CutError
 from ._fmp4 import (
     _reorder_delay_ticks,  # the video rendition's decode delay: the same for its I-frames
     _sample_rewriter,  # packet -> sample bytes for the init segment's sample entry
@@ -77,7 +78,7 @@ from ._fmp4 import (
     output_ticks,
 )
 from ._mp4box import Sample, fragment, track_config
-from ._remux import MUX_OPTIONS, CutError, shift, spec_clean
+from ._mpegts import MUX_OPTIONS, shift, spec_clean
 from ._webvtt import cue_timestamp
 
 __all__ = [

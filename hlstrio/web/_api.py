@@ -10,11 +10,13 @@ from typing import Any
 import trio
 from quart import Blueprint, Response, jsonify, request
 
+from ..cluster import DirectoryUnavailable
 from ..media import MediaGone
 from ..media._watch import ScanFailed
 from ..streaming import Capabilities, SessionParams
 from ..streaming._decision import CONTAINERS, Container
 from ._errors import DOMAIN_ERROR_TYPES, ApiError, api_error
+from ._fast import cluster_error
 from ._services import Services
 
 _SESSION_FIELDS = {"media_id", "start", "mode", "audio", "subtitle", "capabilities"}
@@ -74,10 +76,16 @@ def api_blueprint(services: Services) -> Blueprint:
             # Blocking (resolve, stat, sidecar parse): off the event loop. The verified paths
             # are what the session opens.
             files = await trio.to_thread.run_sync(services.library.verify_files, item)
-            if services.library.get(item.id) is not item:
-                # A rescan published (and ended this file's sessions) while we verified.
+            current = services.library.get(item.id)
+            if current is None or current.version != item.version:
+                # A rescan published (and ended this file's sessions) while we verified. (Any
+                # rescan builds new items: only another version of the file counts.)
                 raise MediaGone(f"{item.path}: changed while the session was being made")
-            session, created = await services.manager.create(user, item, params, files)
+            # One node: the session starts here. A cluster: the directory records it (caps over
+            # every node) and the node its HLS URLs are routed to starts it.
+            session, created = await services.manager.open(user, item, params, files)
+        except DirectoryUnavailable as exc:
+            raise cluster_error(exc) from None
         except DOMAIN_ERROR_TYPES as exc:
             raise api_error(exc) from None
         return (
@@ -89,27 +97,41 @@ def api_blueprint(services: Services) -> Blueprint:
     @api.get("/sessions")
     async def list_sessions() -> Response:
         user: str = request.user  # type: ignore[attr-defined]
-        sessions = sorted(services.manager.registry.owned_by(user), key=lambda s: s.created_at)
+        try:
+            sessions = await services.manager.owned_by(user)
+        except DirectoryUnavailable as exc:
+            raise cluster_error(exc) from None
         return jsonify({"items": [s.to_json() for s in sessions]})
 
     @api.get("/sessions/<session_id>")
     async def get_session(session_id: str) -> Response:
-        return jsonify(_owned(services, session_id).to_json())
+        user: str = request.user  # type: ignore[attr-defined]
+        try:
+            # Another user's session is indistinguishable from a missing one, on every node.
+            session = await services.manager.find_owned(session_id, user)
+        except DirectoryUnavailable as exc:
+            raise cluster_error(exc) from None
+        if session is None:
+            raise _no_such_session()
+        return jsonify(session.to_json())
 
     @api.delete("/sessions/<session_id>")
     async def delete_session(session_id: str) -> tuple[str, int]:
-        await services.manager.end(_owned(services, session_id))
+        user: str = request.user  # type: ignore[attr-defined]
+        try:
+            # Answers once the encoder is dead and the temp dir gone, on whichever node ran it.
+            ended = await services.manager.end_owned(session_id, user)
+        except DirectoryUnavailable as exc:
+            raise cluster_error(exc) from None
+        if not ended:
+            raise _no_such_session()
         return "", 204
 
     return api
 
 
-def _owned(services: Services, session_id: str) -> Any:
-    user: str = request.user  # type: ignore[attr-defined]
-    session = services.manager.registry.lookup_owned(session_id, user)
-    if session is None:
-        raise ApiError(404, "session_not_found", "no such session")
-    return session
+def _no_such_session() -> ApiError:
+    return ApiError(404, "session_not_found", "no such session")
 
 
 async def _json_body() -> dict[str, Any]:

@@ -26,8 +26,9 @@ from urllib.parse import quote
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .._metrics import Metrics
-from ..streaming import Session, StreamingError, parse_rendition_path
-from ._errors import ApiError, api_error
+from ..cluster import RETRY_AFTER_SECONDS, DirectoryUnavailable, NodeBusy
+from ..streaming import Session, SessionManager, StreamingError, parse_rendition_path
+from ._errors import DOMAIN_ERROR_TYPES, ApiError, api_error
 from ._services import Services
 
 log = logging.getLogger("hlstrio.web")
@@ -38,7 +39,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 # Segment content types by URI extension.
-SEGMENT_TYPES = {"ts": "video/mp2t", "m4s": "video/iso.segment", "vtt": "text/vtt"}
+SEGMENT_TYPES = {"ts": "video/mp2t", "m4s": "video/mp4", "vtt": "text/vtt"}
 # A capability URL: browsers may keep it, shared caches must not.
 SEGMENT_CACHE_CONTROL = "private, max-age=3600"
 _SEGMENT_HEADERS = {
@@ -49,6 +50,37 @@ _SEGMENT_HEADERS = {
     for extension, content_type in SEGMENT_TYPES.items()
 }
 _METRICS_TYPE = CONTENT_TYPE_LATEST.encode()
+
+
+def cluster_error(exc: DirectoryUnavailable | NodeBusy) -> ApiError:
+    """503s of cluster mode: the session directory (Redis) cannot be reached, or this node
+    cannot take another encoder over. Both pass: retry."""
+    retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if isinstance(exc, NodeBusy):
+        return ApiError(503, "node_busy", str(exc), retry)
+    return ApiError(
+        503,
+        "directory_unavailable",
+        "the session directory is unavailable: sessions this node holds play on, new ones "
+        "cannot be made or taken over until it is back",
+        retry,
+    )
+
+
+async def find_session(
+    manager: SessionManager, session_id: str, resume_at: int | None = None
+) -> Session:
+    """The session an HLS request names: this node's (an O(1) lookup, nothing else), else, in
+    a cluster, adopted from the directory (`SessionManager.session_for`). Raises ApiError."""
+    try:
+        session = await manager.session_for(session_id, resume_at=resume_at)
+    except (DirectoryUnavailable, NodeBusy) as exc:
+        raise cluster_error(exc) from None
+    except DOMAIN_ERROR_TYPES as exc:
+        raise api_error(exc) from None
+    if session is None:
+        raise ApiError(404, "session_not_found", "unknown or ended session")
+    return session
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +108,7 @@ class Segments:
     async def answer(
         self, session_id: str, rendition: str, index: int, extension: str = "ts"
     ) -> SegmentAnswer:
-        session = self._manager.lookup(session_id)
-        if session is None:
-            raise ApiError(404, "session_not_found", "unknown or ended session")
+        session = await find_session(self._manager, session_id, index)
         if extension != session.segment_extension(rendition):
             raise ApiError(404, "segment_not_found", "no such segment in the playlist")
         started = time.perf_counter()

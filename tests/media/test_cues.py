@@ -7,7 +7,6 @@ an oversized segment: every case below must either agree with the scan or fall b
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -111,11 +110,10 @@ def test_cues_in_front_of_a_truncated_file(cues_dir: Path, tmp_path: Path, ffmpe
         probe(cut, index_min_bytes=CUES)
 
 
-@pytest.mark.skipif(shutil.which("mkvmerge") is None, reason="mkvtoolnix not installed")
-def test_mkvmerge_cues(cues_dir: Path, tmp_path: Path) -> None:
+def test_mkvmerge_cues(mkvmerge: str, cues_dir: Path, tmp_path: Path) -> None:
     # mkvmerge lays out clusters and cues its own way (the commonest writer of MKV rips).
     out = tmp_path / "mkvmerge.mkv"
-    subprocess.run(["mkvmerge", "-q", "-o", str(out), str(cues_dir / "cues.mkv")], check=True)
+    subprocess.run([mkvmerge, "-q", "-o", str(out), str(cues_dir / "cues.mkv")], check=True)
     cues, scan = probe(out, index_min_bytes=CUES), probe(out, index_min_bytes=SCAN)
     assert cues.index_source == "cues"
     assert_same_index(cues, scan)

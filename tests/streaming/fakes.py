@@ -21,7 +21,8 @@ from hlstrio._config import Settings
 from hlstrio.media import AudioInfo, MediaInfo, MediaItem, VideoInfo
 from hlstrio.streaming._decision import Plan
 from hlstrio.streaming._encoder import EncoderExited, ProcessHandle
-from hlstrio.streaming._remux import CutError, RenditionCut, SessionSource
+from hlstrio.streaming._errors import CutError
+from hlstrio.streaming._remux import RenditionCut, SessionSource
 from hlstrio.streaming._timeline import Timeline
 
 _pids = itertools.count(100_000)

@@ -42,7 +42,8 @@ from hlstrio.streaming._audio import (
     frame_position,
     output_rate,
 )
-from hlstrio.streaming._remux import TS_OFFSET, CutError
+from hlstrio.streaming._errors import CutError
+from hlstrio.streaming._mpegts import TS_OFFSET
 from hlstrio.streaming._timeline import Segment, Timeline, fixed_grid, keyframe_timeline
 from tests import tsparse
 

@@ -474,6 +474,11 @@ def test_multichannel_copy_is_its_own_rendition_in_its_codec_group() -> None:
         6,
         "Français (5.1)",
     )
+    # The downmix of the same track says it is one; a title that says "5.1" is not repeated.
+    assert by_id["a2s"].name == "Français (stereo)"
+    titled = dataclasses.replace(surround(2), title="Français 5.1")
+    names = {a.rendition: a.name for a in decide(media(video(), (titled,)), caps).audio}
+    assert names == {"a2s": "Français 5.1 (stereo)", "a2": "Français 5.1"}
     # Each group has exactly one DEFAULT=YES (RFC 8216 4.3.4.1.1).
     for group in plan.audio_groups:
         assert sum(a.default for a in plan.audio if a.group == group) == 1

@@ -44,7 +44,8 @@ from hlstrio.streaming._fmp4 import (
     track_timescale,
 )
 from hlstrio.streaming._mp4box import Sample, codec_string, fragment
-from hlstrio.streaming._remux import TS_OFFSET, cut_video_ts
+from hlstrio.streaming._mpegts import TS_OFFSET
+from hlstrio.streaming._remux import cut_video_ts
 from hlstrio.streaming._timeline import Segment, Timeline, keyframe_timeline
 from tests import mp4parse
 from tests.mp4parse import Fragment, Init

@@ -29,8 +29,9 @@ from hypothesis import strategies as st
 from hlstrio.media import MediaInfo, probe
 from hlstrio.streaming import Variant, keyframe_timeline, master_playlist
 from hlstrio.streaming._cache import SegmentCache
+from hlstrio.streaming._errors import CutError
 from hlstrio.streaming._fmp4 import init_segment
-from hlstrio.streaming._remux import MUX_OPTIONS, TS_OFFSET, CutError, spec_clean
+from hlstrio.streaming._mpegts import MUX_OPTIONS, TS_OFFSET, spec_clean
 from hlstrio.streaming._trickplay import (
     IFRAME_PLAYLIST_URI,
     MIN_IFRAME_SPACING,

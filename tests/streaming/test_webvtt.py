@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from hlstrio.media import generate_clip
 from hlstrio.media._demo import english_cues
 from hlstrio.media._subtitles import Cue, read_cues
-from hlstrio.streaming._remux import TS_OFFSET, cut_video_ts
+from hlstrio.streaming._mpegts import TS_OFFSET
+from hlstrio.streaming._remux import cut_video_ts
 from hlstrio.streaming._timeline import Segment, fixed_grid
 from hlstrio.streaming._webvtt import (
     MPEGTS_WRAP,

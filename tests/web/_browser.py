@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,8 +36,49 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# Chromium's native HLS exposes `video.audioTracks` only with this flag: the player then
+# switches audio natively instead of through hls.js.
+AUDIO_TRACKS_FLAG = "--enable-experimental-web-platform-features"
 # Set to a directory to keep the pages' screenshots (docs/screenshots/ comes from these).
 SCREENSHOT_DIR = os.environ.get("HLSTRIO_SCREENSHOTS")
+VIDEO = "document.getElementById('video')"
+
+
+def watch_page_errors(context: Any) -> list[str]:
+    """Collect uncaught page errors and what the Content-Security-Policy blocked (both bugs)."""
+    errors: list[str] = []
+    context.on("weberror", lambda error: errors.append(str(error.error)))
+    context.on(
+        "console",
+        lambda message: (
+            errors.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    return errors
+
+
+def screenshot(page: Any, name: str, *, full_page: bool = False) -> None:
+    if SCREENSHOT_DIR:
+        Path(SCREENSHOT_DIR).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SCREENSHOT_DIR) / f"{name}.png"), full_page=full_page)
+
+
+def press_play_if_asked(page: Any) -> None:
+    """A page opened by URL, not by a click, may not autoplay with sound: then the player
+    shows its play button, and a person clicks it."""
+    page.wait_for_function(
+        f"() => !{VIDEO}.paused || !document.getElementById('big-play').hidden", timeout=20_000
+    )
+    if page.locator("#big-play").is_visible():
+        page.locator("#big-play").click()
+
+
+def wait_playing_past(page: Any, seconds: float, timeout: float = 20) -> float:
+    page.wait_for_function(
+        f"() => {VIDEO}.currentTime > {seconds} && !{VIDEO}.paused", timeout=timeout * 1000
+    )
+    current: float = page.evaluate(f"() => {VIDEO}.currentTime")
+    return current
 
 
 @dataclass
@@ -81,7 +122,11 @@ class ServerProcess:
 
 @contextlib.contextmanager
 def serve(
-    media: Path, work: Path, *, users: dict[str, str] | None = None
+    media: Path,
+    work: Path,
+    *,
+    users: dict[str, str] | None = None,
+    cors_origins: Sequence[str] = (),
 ) -> Iterator[ServerProcess]:
     """Run the CLI server on a free port; on exit stop it with SIGTERM and check for leaks."""
     work.mkdir(parents=True, exist_ok=True)
@@ -91,6 +136,7 @@ def serve(
         f"temp_dir = {json.dumps(str(temp_dir))}",
         f"cache_dir = {json.dumps(str(cache_dir))}",
         "segment_seconds = 2",
+        f"cors_origins = {json.dumps(list(cors_origins))}",  # a JSON list of strings is TOML
     ]
     for user, token in (users or {}).items():
         config += [f"[users.{user}]", f"token = {json.dumps(token)}"]
@@ -116,8 +162,7 @@ def serve(
             assert line, f"server exited before listening:\n{server.log_tail()}"
             if line.startswith(b"hlstrio listening on "):
                 server.url = line.split()[-1].decode()
-        token = next(iter((users or {}).values()), None)
-        server.token = token
+        server.token = next(iter((users or {}).values()), None)
         yield server
     finally:
         process.send_signal(signal.SIGTERM)

@@ -7,6 +7,7 @@ reports decides, honestly, that an HEVC/Opus file is transcoded and an H.264/AAC
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import shutil
 import subprocess
@@ -24,7 +25,17 @@ from hlstrio.media._poster import poster_time
 from hlstrio.web._ui import STATIC_DIR
 
 from ..support import session_processes
-from ._browser import CHROMIUM_ARGS, SCREENSHOT_DIR, ServerProcess, serve, wait_until
+from ._browser import (
+    CHROMIUM_ARGS,
+    VIDEO,
+    ServerProcess,
+    press_play_if_asked,
+    screenshot,
+    serve,
+    wait_playing_past,
+    wait_until,
+    watch_page_errors,
+)
 
 expect = sync_api.expect
 # On each test that drives the browser: checked before the module's fixtures make media or
@@ -37,7 +48,6 @@ TRANSCODE = "Test Pattern (HEVC, Opus).mkv"
 MIXED = "Test Pattern (H264, Opus).mkv"
 TWO_AUDIO = "Two Audio Tracks.mp4"
 ALICE = "alice-browser-token-0123"
-VIDEO = "document.getElementById('video')"
 SIZE = "256\N{MULTIPLICATION SIGN}144"  # as the pages write it
 
 
@@ -95,15 +105,8 @@ def browser(chromium: str) -> Iterator[Any]:
 @pytest.fixture
 def context(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
-    errors: list[str] = []
-    context.on("weberror", lambda error: errors.append(str(error.error)))
     # The pages run under a strict Content-Security-Policy: anything it blocks is a bug.
-    context.on(
-        "console",
-        lambda message: (
-            errors.append(message.text) if "Content Security Policy" in message.text else None
-        ),
-    )
+    errors = watch_page_errors(context)
     yield context
     context.close()
     assert errors == [], f"errors in the page: {errors}"
@@ -119,35 +122,11 @@ def page(context: Any, server: ServerProcess) -> Iterator[Any]:
 # --- helpers -------------------------------------------------------------------------------
 
 
-def screenshot(page: Any, name: str, *, full_page: bool = False) -> None:
-    if SCREENSHOT_DIR:
-        Path(SCREENSHOT_DIR).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOT_DIR) / f"{name}.png"), full_page=full_page)
-
-
 def open_from_library(page: Any, server: ServerProcess, path: str) -> None:
     """Click the item's card on the library page, as a person would."""
     page.goto(server.url + "/")
     page.locator(f'.card[data-media-id="{server.media_id(path)}"]').click()
     page.wait_for_url("**/play/**")
-
-
-def press_play_if_asked(page: Any) -> None:
-    """A page opened by URL, not by a click, may not autoplay with sound: then the player
-    shows its play button, and a person clicks it."""
-    page.wait_for_function(
-        f"() => !{VIDEO}.paused || !document.getElementById('big-play').hidden", timeout=20_000
-    )
-    if page.locator("#big-play").is_visible():
-        page.locator("#big-play").click()
-
-
-def wait_playing_past(page: Any, seconds: float, timeout: float = 20) -> float:
-    page.wait_for_function(
-        f"() => {VIDEO}.currentTime > {seconds} && !{VIDEO}.paused", timeout=timeout * 1000
-    )
-    current: float = page.evaluate(f"() => {VIDEO}.currentTime")
-    return current
 
 
 def player_session(page: Any, server: ServerProcess) -> dict[str, Any]:
@@ -327,10 +306,37 @@ def test_hlsjs_engine_plays_and_seeks(page: Any, server: ServerProcess) -> None:
 
 
 @needs_chromium
-def test_copies_h264_and_encodes_only_the_opus_audio(page: Any, server: ServerProcess) -> None:
+def test_h264_opus_copies_both_in_fmp4_and_encodes_only_the_audio_in_ts(
+    page: Any, server: ServerProcess
+) -> None:
     open_from_library(page, server, MIXED)
     wait_playing_past(page, 3)
+    assert "fmp4" in page.evaluate("() => window.hlstrioPlayer.capabilities.containers")
     session = player_session(page, server)
+    # The browser takes fMP4 segments, which carry Opus: nothing is encoded.
+    assert session["container"] == "fmp4"
+    assert (session["mode"], session["video_action"], session["audio_action"]) == (
+        "remux",
+        "copy",
+        "copy",
+    )
+    expect(page.locator("#audio-action")).to_have_text("Copy · Opus stereo")
+    expect(page.locator("#session-state")).to_contain_text("fMP4")
+
+    # A client that takes MPEG-TS only: the same request without "fmp4".
+    def ts_only(route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        body = route.request.post_data_json
+        body["capabilities"]["containers"] = ["ts"]
+        route.continue_(post_data=json.dumps(body))
+
+    page.route("**/api/v1/sessions", ts_only)
+    page.reload()
+    wait_playing_past(page, 3)
+    session = player_session(page, server)
+    assert session["container"] == "ts"
     # The audio rendition is AAC made in-process: no encoder process, so a remux.
     assert (session["mode"], session["video_action"], session["audio_action"]) == (
         "remux",
@@ -342,28 +348,36 @@ def test_copies_h264_and_encodes_only_the_opus_audio(page: Any, server: ServerPr
 
 
 @needs_chromium
-def test_player_starts_at_t_and_switches_audio_tracks(page: Any, server: ServerProcess) -> None:
+def test_player_starts_at_t_and_switches_audio_in_the_same_session(
+    page: Any, server: ServerProcess
+) -> None:
     page.goto(f"{server.url}/play/{server.media_id(TWO_AUDIO)}?t=6")
     press_play_if_asked(page)
     wait_playing_past(page, 6.2)
     first = player_session(page, server)
     assert first["start"] == 6
-    tracks = page.locator("#audio-track option")
-    expect(tracks).to_have_count(2)
-    expect(tracks.nth(1)).to_have_text("French · AAC · stereo")
-    second_track = int(tracks.nth(1).get_attribute("value"))
-    assert first["audio"] != second_track
+    # Chromium's native HLS exposes no audioTracks: with two tracks to pick from, hls.js plays.
+    assert page.evaluate("() => window.hlstrioPlayer.engine") == "hlsjs"
+    expect(page.locator("#engine-why")).to_have_text("native HLS here cannot switch audio tracks")
+    page.mouse.move(400, 300)  # wakes the auto-hiding controls
+    page.locator("#audio-button").click()
+    items = page.locator("#audio-menu [role=menuitemradio]")
+    expect(items).to_have_count(2)
+    expect(items.nth(0)).to_have_attribute("aria-checked", "true")
+    expect(items.nth(1).locator(".title")).to_have_text("Français")
+    expect(items.nth(1).locator(".detail")).to_have_text("French · AAC · stereo")
+    (french,) = [r for r in first["renditions"] if r["type"] == "audio" and r["language"] == "fr"]
 
-    page.select_option("#audio-track", str(second_track))
+    items.nth(1).click()
     page.wait_for_function(
-        f"() => window.hlstrioPlayer.session.id !== {first['id']!r}", timeout=10_000
+        f"() => window.hlstrioPlayer.tracks.currentAudio() === {french['id']!r}", timeout=10_000
     )
     wait_playing_past(page, 7)
-    second = player_session(page, server)
-    assert second["audio"] == second_track
-    assert second["start"] >= 6  # carried on from where the first track was
-    # Same media, other parameters: the server replaced the first session.
-    assert [s["id"] for s in server.sessions()] == [second["id"]]
+    # RFC 8216 4.3.4.2.1: the renditions of a group are alternatives the client chooses among:
+    # the same session plays on.
+    assert [s["id"] for s in server.sessions()] == [first["id"]]
+    page.locator("#audio-button").click()
+    expect(items.nth(1)).to_have_attribute("aria-checked", "true")
 
 
 @needs_chromium

@@ -272,3 +272,36 @@ async def test_the_watcher_stops_with_the_server(start_server: StartServer, libr
     server.running.shutdown.set()
     # Shutdown cancels the watch: its thread ends, no worker is left blocked in it.
     await wait_until(lambda: _watcher_threads() == [], timeout=DEADLINE_SECONDS)
+
+
+@pytest.mark.parametrize("rewritten", [False, True], ids=["unchanged", "rewritten"])
+async def test_a_rescan_while_a_session_is_made_fails_it_only_if_the_file_changed(
+    start_server: StartServer,
+    library: Path,
+    media_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    rewritten: bool,
+) -> None:
+    # Every scan builds new item objects; only another version of the file may fail a create
+    # that a scan overtook (the seeded soak once hit the false "changed" on an unchanged file).
+    server = await start_server(media=(library,), watch=False)
+    lib = server.running.services.library
+    media_id = server.media_id("clip.mp4")
+    verify = lib.verify_files
+
+    def verify_then_rescan(item: Any) -> Any:
+        files = verify(item)
+        if rewritten:
+            os.utime(library / "clip.mp4", ns=(1, 1))  # another version: mtime differs
+        trio.from_thread.run(lib.rescan)  # published while the create awaits this thread
+        return files
+
+    monkeypatch.setattr(lib, "verify_files", verify_then_rescan)
+    response = await server.client.post("/api/v1/sessions", json={"media_id": media_id})
+    if rewritten:
+        assert response.status_code == 404, response.text
+        assert "changed while the session was being made" in response.json()["error"]["message"]
+    else:
+        assert response.status_code == 201, response.text
+    check_response(response)
+    assert lib.get(media_id) is not None

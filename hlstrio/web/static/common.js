@@ -137,6 +137,8 @@ const ICONS = {
   volume: "M4 9v6h4l5 5V4L8 9H4zm12.5 3a4.5 4.5 0 0 0-2.5-4v8a4.5 4.5 0 0 0 2.5-4zM14 3.2v2.1a7 7 0 0 1 0 13.4v2.1a9 9 0 0 0 0-17.6z",
   muted: "M4 9v6h4l5 5V4L8 9H4zm12.6 3L19 9.6 17.6 8.2 15.2 10.6 12.8 8.2 11.4 9.6l2.4 2.4-2.4 2.4 1.4 1.4 2.4-2.4 2.4 2.4 1.4-1.4z",
   fullscreen: "M4 4h6v2H6v4H4zm10 0h6v6h-2V6h-4zM4 14h2v4h4v2H4zm14 0h2v6h-6v-2h4z",
+  audio: "M12 3a9 9 0 0 0-9 9v6a3 3 0 0 0 3 3h2v-8H5v-1a7 7 0 0 1 14 0v1h-3v8h2a3 3 0 0 0 3-3v-6a9 9 0 0 0-9-9z",
+  subtitles: "M4 5h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H4a2 2 0 0 1-2-2V7a2 2 0 0 1 2-2zm0 2v10h16V7H4zm2 6h5v2H6zm7 0h5v2h-5zm-7-3h8v2H6zm10 0h2v2h-2z",
   search: "M10 3a7 7 0 1 0 4.2 12.6l4.6 4.6 1.4-1.4-4.6-4.6A7 7 0 0 0 10 3zm0 2a5 5 0 1 1 0 10 5 5 0 0 1 0-10z",
 };
 
@@ -177,6 +179,13 @@ const CODEC_NAMES = {
   vorbis: "Vorbis",
   dts: "DTS",
   truehd: "TrueHD",
+  subrip: "SRT",
+  ass: "ASS",
+  webvtt: "WebVTT",
+  mov_text: "MP4 text",
+  hdmv_pgs_subtitle: "PGS",
+  dvd_subtitle: "VobSub",
+  dvb_subtitle: "DVB",
 };
 
 export function codecName(codec) {

@@ -71,7 +71,16 @@ function row(session) {
 
 function actions(session) {
   const part = (name, action) => (action ? `${name} ${action}` : null);
-  return [part("video", session.video_action), part("audio", session.audio_action)].filter(Boolean).join(", ");
+  const parts = [part("video", session.video_action), part("audio", session.audio_action)];
+  // Newer servers list every rendition and the segment container.
+  const renditions = session.renditions || [];
+  const count = (type, name) => {
+    const n = renditions.filter((r) => r.type === type).length;
+    return n ? `${n} ${name}${n > 1 ? "s" : ""}` : null;
+  };
+  parts.push(count("audio", "audio rendition"), count("subtitles", "subtitle"));
+  if (session.container === "fmp4") parts.push("fMP4");
+  return parts.filter(Boolean).join(", ");
 }
 
 function showError(message) {
