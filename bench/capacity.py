@@ -60,10 +60,12 @@ passes = passes_within(1.0)
 Search = Generator[int, Step, int]
 
 
-def search_steps(start: int, limit: int, ok: Callable[[Step], bool] = passes) -> Search:
+def search_steps(
+    start: int, limit: int, ok: Callable[[Step], bool] = passes, bisections: int = 1
+) -> Search:
     """Largest passing player count, as a coroutine: yields each count to try, is sent its
     result, returns the answer. Doubles from `start` until a step fails (or halves until one
-    passes), then tries the midpoint of the last pass and the first failure once."""
+    passes), then bisects between the last pass and the first failure `bisections` times."""
     n, passed, failed = start, 0, 0
     while 1 <= n <= limit:
         result = yield n
@@ -77,10 +79,14 @@ def search_steps(start: int, limit: int, ok: Callable[[Step], bool] = passes) ->
             if passed:
                 break
             n //= 2
-    if passed and failed and failed - passed > 1:
+    for _ in range(bisections):
+        if not (passed and failed and failed - passed > 1):
+            break
         mid = (passed + failed) // 2
         if ok((yield mid)):
             passed = mid
+        else:
+            failed = mid
     return passed
 
 

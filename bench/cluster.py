@@ -45,6 +45,7 @@ from .capacity import (
 
 COMMAND = "nox -s bench -- cluster"
 SAMPLES = 40  # per side, alternating
+BISECTIONS = 2  # after the doubling: the answer within a quarter of the last doubling step
 WRK_SECONDS, WRK_CONNECTIONS, WRK_ROUNDS = 6, 20, 3
 
 
@@ -88,10 +89,26 @@ def _wait_up(proxy: Haproxy, names: set[str], timeout: float = 30.0) -> None:
 
 
 def _step(side: Cluster, tokens_file: Path, n: int) -> Step:
-    before = side.cpu_seconds()
+    """One P7 step through the side's HAProxy, with where the machine's cores went over it:
+    the nodes, HAProxy, and the player process itself (all on the same 2 cores)."""
+    assert side.haproxy.process is not None
+    proxy_pid = side.haproxy.process.pid
+    nodes_before, proxy_before = side.cpu_seconds(), tree_cpu_seconds(proxy_pid)
+    start = time.perf_counter()
     result = players("hlstrio", side.haproxy.url, str(tokens_file), str(n), str(SECONDS))
-    result["server_cpu"] = side.cpu_seconds() - before
+    wall = time.perf_counter() - start
+    result["server_cpu"] = side.cpu_seconds() - nodes_before
+    result["cores"] = {
+        "nodes": result["server_cpu"] / wall,
+        "haproxy": (tree_cpu_seconds(proxy_pid) - proxy_before) / wall,
+        "players": result["cpu_self"] / wall,
+    }
     return result
+
+
+def _summary(result: Step) -> str:
+    cores = ", ".join(f"{k} {v:.2f}" for k, v in result["cores"].items())
+    return f"{summary(result)}, cores used: {cores}"
 
 
 def _session(url: str, token: str) -> dict[str, Any]:
@@ -104,9 +121,11 @@ def _session(url: str, token: str) -> dict[str, Any]:
         return session
 
 
-def _seconds(url: str, expect: int) -> float:
+def _seconds(client: httpx.Client, url: str, expect: int) -> float:
+    """One request on a kept-alive connection (a new client per request would measure
+    httpx's own set-up, ~30 ms, not the server)."""
     start = time.perf_counter()
-    response = httpx.get(url, timeout=60)
+    response = client.get(url, timeout=60)
     took = time.perf_counter() - start
     if response.status_code != expect:
         raise RuntimeError(f"GET {url}: {response.status_code}, wanted {expect}")
@@ -130,32 +149,35 @@ def run() -> list[Result]:
         def stepper(name: str) -> Any:
             def step(n: int) -> Step:
                 result = _step(sides[name], tokens_file, n)
-                print(f"  {name} node(s), {n} players: {summary(result)}", flush=True)
+                print(f"  {name} node(s), {n} players: {_summary(result)}", flush=True)
                 return result
 
             return step
 
         answers, memo = interleaved(
             {"one": stepper("one"), "two": stepper("two")},
-            {"one": search_steps(START, LIMIT), "two": search_steps(START, LIMIT)},
+            {name: search_steps(START, LIMIT, bisections=BISECTIONS) for name in sides},
         )
 
         # 2. The miss path. Sessions made through node 1's API, first asked for on node 2.
         first, held, unknown_cluster, unknown_single = [], [], [], []
         a, b = two.nodes
-        for k in range(SAMPLES):
-            session = _session(a.url, tokens[k])
-            path = session["master_url"]
-            first.append(_seconds(b.url + path, 200))
-            held.append(_seconds(b.url + path, 200))
-            nobody = f"/hls/{'0' * 31}{k % 10}/master.m3u8"
-            unknown_cluster.append(_seconds(b.url + nobody, 404))
-            unknown_single.append(_seconds(single + nobody, 404))
-            httpx.delete(
-                f"{a.url}/api/v1/sessions/{session['id']}",
-                headers={"Authorization": f"Bearer {tokens[k]}"},
-                timeout=60,
-            ).raise_for_status()
+        with httpx.Client(base_url=b.url) as to_b, httpx.Client(base_url=single) as to_single:
+            for client in (to_b, to_single):  # connections open before the first sample
+                client.get("/healthz").raise_for_status()
+            for k in range(SAMPLES):
+                session = _session(a.url, tokens[k])
+                path = session["master_url"]
+                first.append(_seconds(to_b, path, 200))
+                held.append(_seconds(to_b, path, 200))
+                nobody = f"/hls/{'0' * 31}{k % 10}/master.m3u8"
+                unknown_cluster.append(_seconds(to_b, nobody, 404))
+                unknown_single.append(_seconds(to_single, nobody, 404))
+                httpx.delete(
+                    f"{a.url}/api/v1/sessions/{session['id']}",
+                    headers={"Authorization": f"Bearer {tokens[k]}"},
+                    timeout=60,
+                ).raise_for_status()
 
         # 3. One segment, through HAProxy vs from the node holding it.
         session = _session(two.haproxy.url, tokens[SAMPLES])
@@ -172,7 +194,7 @@ def run() -> list[Result]:
             runs["direct"].append(wrk(holder.url + segment, WRK_SECONDS, WRK_CONNECTIONS))
 
     tried = {
-        name: ", ".join(f"{k}: {summary(v)}" for k, v in sorted(memo[name].items()))
+        name: "; ".join(f"{k}: {_summary(v)}" for k, v in sorted(memo[name].items()))
         for name in sides
     }
     proxy = max(runs["proxy"], key=lambda w: w.requests_per_s)

@@ -87,7 +87,7 @@ SYSTEM_TOOLS = {
     ),
     # MKV as most rips are written (its own cluster and cues layout).
     "mkvmerge": SystemTool(
-        shutil.which("mkvmerge") or "/usr/bin/mkvmerge", "mkvtoolnix", "tests/media/test_cues.py"
+        shutil.which("mkvmerge") or "/usr/bin/mkvmerge", "mkvtoolnix", "tests/media (mkvmerge)"
     ),
 }
 

@@ -58,6 +58,7 @@ class RunView:
     head: int  # last segment the run finished (start - 1 before the first)
     alive: bool  # False once the process has ended
     stop: int | None = None  # exclusive end for a probe run; None: to the end of the file
+    finished: bool = False  # ended by itself, everything made (to the end of the file)
 
     def will_make(self, index: int, gap_segments: int) -> bool:
         """Alive, and `index` is ahead of its head within reach (and before its stop)."""
@@ -88,7 +89,9 @@ def segment_action(
         return "wait"
     if probe is not None and probe.will_make(index, gap_segments):
         return "wait"
-    if index < probe_segments and main is not None and main.alive:
+    if index < probe_segments and main is not None and (main.alive or main.finished):
+        # A main run that finished the file (a fast encode of a start near the end, done
+        # before the player's probe came) still says where the player is: probe beside it.
         return "probe"
     return "start"
 

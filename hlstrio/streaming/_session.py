@@ -305,8 +305,13 @@ class Session:
                     async with trio.open_nursery() as nursery:
                         self._nursery = nursery
                         if self.plan.transcodes:
-                            self.temp_dir = await self._context.run_blocking(self._make_temp_dir)
-                            self.transcoder = self._new_transcoder(label, nursery, self.temp_dir)
+                            # Shielded: a session cancelled while the thread makes its dir
+                            # (a shutdown right after the create) must still know the dir,
+                            # or the cleanup below would leave it behind.
+                            with trio.CancelScope(shield=True):
+                                temp_dir = await self._context.run_blocking(self._make_temp_dir)
+                                self.temp_dir = temp_dir
+                            self.transcoder = self._new_transcoder(label, nursery, temp_dir)
                             self.transcoder.start(self.start_index)
                         nursery.start_soon(self._watchdog)
                         task_status.started()
@@ -485,6 +490,7 @@ class Session:
                 result = await attempt(rendition, index)
                 if result is not None:
                     self.touch()
+                    self._read_ahead(rendition, index)
                     return result
                 waiter = self._waiters.get(key)
                 if waiter is None:
@@ -501,6 +507,28 @@ class Session:
         self._check_usable()
         retry = max(1, round(self.timeline[max(index, 0)].duration))
         raise SegmentNotReady(f"segment {index} is not ready yet", retry)
+
+    def _read_ahead(self, rendition: str, index: int) -> None:
+        """After serving segment `index` of a rendition that is slow to cut (`read_ahead`: audio
+        encoded in-process), start cutting the next one, so the player's request for it finds
+        it made instead of waiting for the encode. It goes to the cache like any cut; a request
+        that comes while it runs waits on it. After a seek, at most one cut was wasted."""
+        cut = self._cuts.get(rendition)
+        key = (rendition, index + 1)
+        if (
+            cut is None
+            or not cut.read_ahead
+            or index < 0
+            or index + 1 >= len(self.timeline)
+            or key in self._waiters  # being cut already
+            or key in self._cut_errors
+            or self._context.cache.get(self.id, key) is not None
+            or self._nursery is None
+            or self.scope.cancel_called
+        ):
+            return
+        waiter = self._waiters[key] = trio.Event()
+        self._nursery.start_soon(self._cut, cut, key, waiter)
 
     def _leave(self, key: tuple[str, int], waiter: trio.Event) -> None:
         """A request stops waiting (answered, timed out or its client gone): the last one out

@@ -70,7 +70,8 @@ class _Run:
     done: trio.Event = field(default_factory=trio.Event)
 
     def view(self) -> RunView:
-        return RunView(self.start, self.head, self.state.alive, self.stop)
+        finished = self.state is RunState.FINISHED
+        return RunView(self.start, self.head, self.state.alive, self.stop, finished)
 
     def handle(self, event: RunEvent) -> None:
         self.state = run_transition(self.state, event)

@@ -48,6 +48,10 @@ def assert_same_index(cues: MediaInfo, scan: MediaInfo) -> None:
     assert len(cues.gop_bytes) == len(scan.gop_bytes)
     assert all(c >= s for c, s in zip(cues.gop_bytes, scan.gop_bytes, strict=True))
     assert sum(cues.gop_bytes) <= cues.size
+    # Every keyframe's size (the I-frame BANDWIDTH), read from the cluster headers (_ebml) or
+    # by libavformat: exactly the packet sizes the scan demuxed.
+    assert cues.keyframe_bytes == scan.keyframe_bytes
+    assert len(cues.keyframe_bytes) == len(cues.keyframe_pts)
 
 
 def test_cues_agree_with_the_full_scan(cues_dir: Path) -> None:

@@ -137,10 +137,12 @@ class FakeCuts:
     """A `make_cuts` for the context: every in-process rendition cuts to b"<rendition>-<index>",
     or, per rendition, "fail" (CutError), "bug" (any other exception) or "hang" (never
     returns; with `run_inline`).
-    `calls` counts cuts made, per (rendition, index)."""
+    `calls` counts cuts made, per (rendition, index); renditions in `read_ahead` are marked
+    as slow to cut (encoded audio), so a session cuts their next segment ahead."""
 
     behaviour: Mapping[str, str] = field(default_factory=dict)
     calls: dict[tuple[str, int], int] = field(default_factory=dict)
+    read_ahead: frozenset[str] = frozenset()
 
     def __call__(
         self, source: SessionSource, plan: Plan, timeline: Timeline
@@ -167,7 +169,12 @@ class FakeCuts:
 
             return cut
 
-        return {r: RenditionCut("video" if r == "v" else "audio", "ts", cut_for(r)) for r in ids}
+        return {
+            r: RenditionCut(
+                "video" if r == "v" else "audio", "ts", cut_for(r), read_ahead=r in self.read_ahead
+            )
+            for r in ids
+        }
 
 
 TB = Fraction(1, 1000)

@@ -42,6 +42,9 @@ GRID = fixed_grid(60.0, 2.0)  # 30 segments of 2 s
         # No main run at all (idle): the main run starts there, nothing to protect.
         (0, False, None, None, "start"),
         (0, False, RunView(45, 50, False), None, "start"),
+        # A main run that finished the file before the probe came: still where the player is
+        # (once, under load, a probe restarted it at 0 and the seek after it restarted again).
+        (0, False, RunView(45, 59, False, None, finished=True), None, "probe"),
         # A probe run never reaches beyond its stop.
         (2, False, RunView(45, 50, True), RunView(0, -1, True, PROBE_SEGMENTS), "start"),
         # Beyond the probe window, far from the main run: a real seek.

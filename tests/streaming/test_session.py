@@ -89,6 +89,26 @@ async def test_concurrent_requests_for_one_segment_share_one_cut(
     assert cuts.calls == {("v", 7): 1}
 
 
+async def test_a_slow_rendition_has_its_next_segment_cut_ahead(
+    new_session: Factory, autojump_clock: MockClock
+) -> None:
+    # Encoded audio (read_ahead) is cut one segment ahead of what was served, so the player's
+    # next request finds it made; the video (a cheap copy) is cut only when asked for.
+    session, cuts, _ = await new_session(FakeCuts(read_ahead=frozenset({"a1"})))
+    assert await session.segment("a1", 3) == b"a1-3"
+    assert await session.segment("v", 3) == b"v-3"
+    await trio.testing.wait_all_tasks_blocked()
+    assert cuts.calls == {("a1", 3): 1, ("a1", 4): 1, ("v", 3): 1}
+    assert await session.segment("a1", 4) == b"a1-4"  # made ahead: served from the cache
+    await trio.testing.wait_all_tasks_blocked()
+    assert (cuts.calls[("a1", 4)], cuts.calls[("a1", 5)]) == (1, 1)
+    last = len(session.timeline) - 1
+    assert await session.segment("a1", last) == f"a1-{last}".encode()
+    await trio.testing.wait_all_tasks_blocked()
+    assert ("a1", last + 1) not in cuts.calls  # nothing beyond the end
+    assert sum(cuts.calls.values()) == 5  # a1 3, 4, 5 and the last; v 3
+
+
 async def _append(results: list[bytes], awaitable: Any) -> None:
     results.append(await awaitable)
 
@@ -208,3 +228,36 @@ async def test_every_audio_track_is_a_rendition_on_the_video_timeline(
         audio = m3u8.loads(session.media(rendition))
         assert [s.duration for s in audio.segments] == [s.duration for s in video.segments]
     assert await session.segment("a2s", 5) == b"a2s-5"
+
+
+async def test_a_session_cancelled_while_its_dir_is_made_still_removes_it(
+    tmp_path: Path, nursery: trio.Nursery, autojump_clock: MockClock
+) -> None:
+    # A shutdown right after a transcode's create: the cancel arrives while a worker thread
+    # makes the session dir. The dir must still be known and removed (it once was left).
+    async def slow_thread(fn: Callable[[], Any], limiter: Any = None) -> Any:
+        result = fn()
+        await trio.sleep(1)  # the thread's answer comes after the cancel
+        return result
+
+    temp = tmp_path / "sessions"
+    context = StreamingContext.create(
+        settings(tmp_path, temp_dir=temp), "ffmpeg", make_cuts=FakeCuts(), run_blocking=slow_thread
+    )
+    item = media_item()
+    caps = Capabilities()
+    session = Session(
+        context,
+        session_id="t" * 32,
+        user="u",
+        item=item,
+        source=SessionSource(item.file, 0.0),
+        params=SessionParams(item.id, 0.0, "transcode", None, caps),
+        plan=decide(item.info, caps, "transcode"),
+        on_end=lambda _: None,
+    )
+    assert session.plan.transcodes
+    with trio.move_on_after(0.5):
+        await nursery.start(session.run)
+    await session.finished.wait()
+    assert list(temp.iterdir()) == []

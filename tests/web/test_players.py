@@ -112,27 +112,34 @@ async def test_a_burst_of_seeks_ends_with_one_encoder_at_the_last_position(
     assert (await server.client.get(base + "seg-0.ts")).status_code == 200
     targets = [10, 14, 18, 22, 26, 30, 34, 38, 42, 55]
 
-    async def scrub(index: int) -> None:
+    async def scrub(client: httpx.AsyncClient, index: int) -> None:
         # A scrubbing player abandons each request when it fires the next one.
         with trio.move_on_after(0.3):
-            async with httpx.AsyncClient(timeout=5) as client:
-                await client.get(f"{base}seg-{index}.ts")
+            await client.get(f"{base}seg-{index}.ts")
 
-    async with trio.open_nursery() as burst:
+    async with httpx.AsyncClient(timeout=5) as client, trio.open_nursery() as burst:
         for index in targets:
-            burst.start_soon(scrub, index)
+            burst.start_soon(scrub, client, index)
             await trio.sleep(0.05)
     last = await server.client.get(f"{base}seg-{targets[-1]}.ts")
     assert last.status_code == 200
-    # One live encoder, at the last position; the restart interval bounded the starts.
+    # One live encoder, a run the burst started, and it made the last position. Which start
+    # it has depends on when the request for 55 lands against the restart interval: before
+    # the deferred restart fires, the run starts at 55; after it, the run the deferral
+    # started (at the latest position asked for by then, 38 once under load) may have got
+    # within seek_gap of 55 meanwhile (these tiny clips encode at ~20x), and then waiting for
+    # it is what the policy does instead of restarting again. The starts stay bounded.
     live = server.running.services.manager.lookup(session["id"])
     assert live is not None and live.transcoder is not None
     await wait_until(lambda: live.transcoder.alive_runs() == ["main"])
-    assert live.transcoder._main.start == targets[-1]
+    main = live.transcoder._main
+    assert main is not None
+    assert main.start in targets[1:]  # not the first seek's run: the deferral moved it on
+    assert main.head >= targets[-1]  # it made the last position
     (pid,) = session_processes(server.temp_dir)
     with open(f"/proc/{pid}/cmdline", "rb") as f:
         argv = f.read().split(b"\0")
-    assert argv[argv.index(b"-segment_start_number") + 1] == str(targets[-1]).encode()
+    assert argv[argv.index(b"-segment_start_number") + 1] == str(main.start).encode()
     assert counter(server, "hlstrio_encoder_starts_total") == 1
     assert restarts(server) <= 3  # 10 seeks in 0.5 s: the first, then the last
     assert (await server.client.delete(f"/api/v1/sessions/{session['id']}")).status_code == 204
