@@ -8,7 +8,6 @@ async test calls the slow ones (start, restart) through `trio.to_thread`.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -230,23 +229,3 @@ class Haproxy:
             if row.get("pxname") == backend and server and row.get("status", "").startswith("UP"):
                 up.add(row["svname"])
         return up
-
-
-def processes_using(path: Path) -> list[int]:
-    """Live processes whose command line names `path` (a node's encoders: their argv names
-    the session dir; the node's own names only its config)."""
-    needle = str(path).encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read()
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                state = f.read().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if needle in cmdline and state != b"Z":
-            found.append(int(entry))
-    return found

@@ -26,8 +26,8 @@ import trio
 from hlstrio._ffmpeg import ffmpeg_exe
 from hlstrio.media import generate_clip
 
-from ..support import decode, hls_client_argv
-from ._procs import Haproxy, Node, Redis, processes_using
+from ..support import decode, hls_client_argv, session_processes
+from ._procs import Haproxy, Node, Redis
 from .conftest import FULL, full_only
 
 USERS = ("alice", "bob", "carol", "dave", "erin")
@@ -107,7 +107,7 @@ def cluster(
             proxy.stop()
         redis.stop()
     for node in nodes:
-        assert processes_using(node.temp_dir) == [], f"{node.name} left ffmpeg running"
+        assert session_processes(node.temp_dir) == [], f"{node.name} left ffmpeg running"
         left = list(node.temp_dir.iterdir()) if node.temp_dir.exists() else []
         assert left == [], f"{node.name} left session dirs: {left}"
 
@@ -195,7 +195,7 @@ async def play_and_kill(
         victim = cluster.node(str(await record_field(cluster, session["id"], "seen")))
         if check_encoder:
             assert await record_field(cluster, session["id"], "lease") == victim.name
-            encoders = processes_using(victim.temp_dir)
+            encoders = session_processes(victim.temp_dir)
             assert encoders, "the serving node runs no encoder at the kill"
         log_from = _log_size(cluster)
         killed_at = time.monotonic()
@@ -255,7 +255,7 @@ def assert_whole(played: Played, seconds: float) -> None:
 async def dead_node_leaves_nothing(cluster: Cluster, victim: Node) -> None:
     """Its encoders die with it (the reaper); its session dirs go when it starts again."""
     with trio.fail_after(15):
-        while processes_using(victim.temp_dir):
+        while session_processes(victim.temp_dir):
             await trio.sleep(0.05)
     await trio.to_thread.run_sync(victim.start)
     with trio.fail_after(15):
@@ -301,7 +301,7 @@ async def test_caps_delete_and_ownership_across_nodes_through_haproxy(healthy: C
         async with client(healthy, "carol", other.url) as direct:
             deleted = await direct.delete(f"/api/v1/sessions/{session['id']}")
         assert deleted.status_code == 204
-        assert processes_using(holder.temp_dir) == []
+        assert session_processes(holder.temp_dir) == []
         gone = await http.get(session["master_url"].replace("master.m3u8", "seg-1.ts"))
         assert gone.status_code == 404
     for node in healthy.nodes:
