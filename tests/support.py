@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -206,3 +206,18 @@ async def start_cli_server(
             buffer += chunk
     url = buffer.split(b"listening on ", 1)[1].split()[0].decode()
     return process, url, temp_dir
+
+
+def make_clips(
+    root: Path, ffmpeg: str, clips: Mapping[str, str], seconds: float, timeout: float = 120
+) -> Path:
+    """Write each `name: "ffmpeg input and codec args"` clip under `root`, `seconds` long."""
+    for name, args in clips.items():
+        argv = [ffmpeg, "-nostdin", "-v", "error", "-y", *args.split()]
+        subprocess.run(
+            [*argv, "-t", str(seconds), str(root / name)],
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
+    return root

@@ -46,6 +46,7 @@ from hlstrio.streaming._errors import CutError
 from hlstrio.streaming._mpegts import TS_OFFSET
 from hlstrio.streaming._timeline import Segment, Timeline, fixed_grid, keyframe_timeline
 from tests import tsparse
+from tests.support import make_clips
 
 HZ = 997  # a pure tone that no frame length divides
 SECONDS = 4.5
@@ -72,25 +73,7 @@ CLIPS: dict[str, str] = {
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory, ffmpeg: str) -> Path:
-    root = tmp_path_factory.mktemp("audio")
-    for name, args in CLIPS.items():
-        subprocess.run(
-            [
-                ffmpeg,
-                "-nostdin",
-                "-v",
-                "error",
-                "-y",
-                *args.split(),
-                "-t",
-                str(SECONDS),
-                str(root / name),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-    return root
+    return make_clips(tmp_path_factory.mktemp("audio"), ffmpeg, CLIPS, SECONDS, timeout=60)
 
 
 def _timeline() -> Timeline:

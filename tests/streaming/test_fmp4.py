@@ -49,6 +49,7 @@ from hlstrio.streaming._remux import cut_video_ts
 from hlstrio.streaming._timeline import Segment, Timeline, keyframe_timeline
 from tests import mp4parse
 from tests.mp4parse import Fragment, Init
+from tests.support import make_clips
 
 FPS = 24
 SECONDS = 3
@@ -132,25 +133,7 @@ def _ids(cases: list[Case]) -> list[str]:
 
 @pytest.fixture(scope="session")
 def clips(tmp_path_factory: pytest.TempPathFactory, ffmpeg: str) -> Path:
-    root = tmp_path_factory.mktemp("fmp4")
-    for name, args in CLIPS.items():
-        subprocess.run(
-            [
-                ffmpeg,
-                "-nostdin",
-                "-v",
-                "error",
-                "-y",
-                *args.split(),
-                "-t",
-                str(SECONDS),
-                str(root / name),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-    return root
+    return make_clips(tmp_path_factory.mktemp("fmp4"), ffmpeg, CLIPS, SECONDS, timeout=120)
 
 
 @dataclass

@@ -11,7 +11,7 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from hlstrio.media import AudioInfo
+from hlstrio.media import AudioInfo, MediaItem
 from hlstrio.streaming import (
     Capabilities,
     CutFailed,
@@ -32,6 +32,27 @@ Factory = Callable[..., Any]
 # Every test requests `autojump_clock` itself (pytest-trio only looks at a test's arguments).
 
 
+def build_session(
+    context: StreamingContext,
+    item: MediaItem,
+    *,
+    mode: str = "auto",
+    on_end: Callable[[Session], object] = lambda _: None,
+) -> Session:
+    """A Session as the manager builds one (default capabilities), not yet running."""
+    caps = Capabilities()
+    return Session(
+        context,
+        session_id=mode[0] * 32,
+        user="u",
+        item=item,
+        source=SessionSource(item.file, 0.0),
+        params=SessionParams(item.id, 0.0, mode, None, caps),
+        plan=decide(item.info, caps, mode),
+        on_end=on_end,
+    )
+
+
 @pytest.fixture
 async def new_session(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Factory]:
     made: list[tuple[Session, FakeCuts]] = []
@@ -43,19 +64,8 @@ async def new_session(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Fa
         context = StreamingContext.create(
             settings(tmp_path, **overrides), "ffmpeg", make_cuts=fake, run_blocking=run_inline
         )
-        item = media_item(audio=audio)
-        caps = Capabilities()
         ended: list[Session] = []
-        session = Session(
-            context,
-            session_id="r" * 32,
-            user="u",
-            item=item,
-            source=SessionSource(item.file, 0.0),
-            params=SessionParams(item.id, 0.0, "auto", None, caps),
-            plan=decide(item.info, caps),
-            on_end=ended.append,
-        )
+        session = build_session(context, media_item(audio=audio), on_end=ended.append)
         await nursery.start(session.run)
         made.append((session, fake))
         return session, fake, ended
@@ -244,18 +254,7 @@ async def test_a_session_cancelled_while_its_dir_is_made_still_removes_it(
     context = StreamingContext.create(
         settings(tmp_path, temp_dir=temp), "ffmpeg", make_cuts=FakeCuts(), run_blocking=slow_thread
     )
-    item = media_item()
-    caps = Capabilities()
-    session = Session(
-        context,
-        session_id="t" * 32,
-        user="u",
-        item=item,
-        source=SessionSource(item.file, 0.0),
-        params=SessionParams(item.id, 0.0, "transcode", None, caps),
-        plan=decide(item.info, caps, "transcode"),
-        on_end=lambda _: None,
-    )
+    session = build_session(context, media_item(), mode="transcode")
     assert session.plan.transcodes
     with trio.move_on_after(0.5):
         await nursery.start(session.run)
